@@ -1,0 +1,34 @@
+"""Potentials: gradient networks, baselines and the Potential contract.
+
+Every model here maps (..., d) -> (..., d) as the gradient of a scalar potential F, with ``energy``
+(F up to a constant) and ``jacobian`` (the Hessian of F). Gradient networks compute the field in one
+forward pass; the monotone ones (mGradNets) are gradients of convex potentials and add
+``lipschitz_bound``, ``logdet_jacobian``, ``inverse`` and ``conjugate``.
+"""
+
+from ._activations import ELEMENTWISE_ACTIVATIONS, MODULE_ACTIVATIONS, MONOTONE_ACTIVATIONS
+from ._base import MonotonePotential, Potential
+from ._baselines import ICNN, MLPField, MLPPotential
+from ._cascaded import GradNetC, MGradNetC
+from ._inverse import ConvergenceError
+from ._modular import GradNetM, MGradNetM
+from ._registry import count_parameters, create_potential, list_potentials
+
+__all__ = [
+    "ELEMENTWISE_ACTIVATIONS",
+    "ICNN",
+    "MODULE_ACTIVATIONS",
+    "MONOTONE_ACTIVATIONS",
+    "ConvergenceError",
+    "GradNetC",
+    "GradNetM",
+    "MGradNetC",
+    "MGradNetM",
+    "MLPField",
+    "MLPPotential",
+    "MonotonePotential",
+    "Potential",
+    "count_parameters",
+    "create_potential",
+    "list_potentials",
+]

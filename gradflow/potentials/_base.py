@@ -1,0 +1,166 @@
+"""The Potential contract shared by every model of a scalar potential or of its gradient (private)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._validation import check_field_input, check_positive_int
+
+__all__ = ["MonotonePotential", "Potential", "autograd_gradient", "autograd_jacobian"]
+
+
+def autograd_gradient(energy, x: torch.Tensor) -> torch.Tensor:
+    """grad_x energy(x) for ``energy``: (..., d) -> (...), by reverse-mode autograd.
+
+    The graph is kept (``create_graph=True``) whenever gradients are enabled, so the result can be
+    differentiated again (training on gradients needs this double backward); under ``torch.no_grad()``
+    the result is detached. ``x`` is not modified.
+    """
+    keep_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        x_ = x if x.requires_grad else x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(energy(x_).sum(), x_, create_graph=keep_graph)
+    return grad
+
+
+def autograd_jacobian(field, x: torch.Tensor) -> torch.Tensor:
+    """J[..., i, j] = d field(x)_i / d x_j for ``field``: (..., d) -> (..., d): d reverse-mode passes."""
+    keep_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        x_ = x if x.requires_grad else x.detach().requires_grad_(True)
+        y = field(x_)
+        rows = [
+            torch.autograd.grad(y[..., i].sum(), x_, retain_graph=True, create_graph=keep_graph)[0]
+            for i in range(y.shape[-1])
+        ]
+    return torch.stack(rows, dim=-2)
+
+
+class Potential(nn.Module):
+    """A scalar potential F: R^d -> R represented through its gradient field.
+
+    Contract (``...`` is any leading batch shape; float32 or float64; any device):
+
+    * ``forward(x)``: (..., d) -> (..., d), the gradient field grad F(x);
+    * ``energy(x)``: (..., d) -> (...), F(x) up to an additive constant, consistent with ``forward``;
+    * ``jacobian(x)``: (..., d) -> (..., d, d), the Hessian of F (symmetric);
+    * ``dim``, ``is_monotone`` (F convex), ``is_conservative`` (the field is a gradient).
+
+    Inputs are validated (shape, floating dtype matching the parameters, device, finiteness) and never
+    modified. Subclasses implement ``_gradient``, ``_energy`` and optionally ``_jacobian`` (the default
+    differentiates ``_gradient`` with autograd).
+    """
+
+    is_monotone: bool = False
+    is_conservative: bool = True
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = check_positive_int(dim, "dim")
+
+    def _check(self, x: torch.Tensor, name: str = "x") -> None:
+        reference = next(iter(self.parameters()), None)
+        check_field_input(x, self.dim, reference, name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        return self._gradient(x)
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        return self._energy(x)
+
+    def jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        return self._jacobian(x)
+
+    def _gradient(self, x):
+        raise NotImplementedError
+
+    def _energy(self, x):
+        raise NotImplementedError
+
+    def _jacobian(self, x):
+        return autograd_jacobian(self._gradient, x)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class MonotonePotential(Potential):
+    """A convex potential psi, optionally made ``strong_convexity``-strongly convex: psi + mu/2 ||x||^2.
+
+    Adds to the Potential contract: ``lipschitz_bound()`` (a certified upper bound on ||J(x)||_2 over all x),
+    ``logdet_jacobian(x)``, ``inverse(y)`` (solves grad psi(x) = y) and ``conjugate(y)`` (psi*(y)).
+    Subclasses implement the mu-free parts ``_gradient``, ``_energy``, ``_jacobian``, ``_lipschitz_bound``;
+    this class adds the mu terms.
+    """
+
+    is_monotone = True
+
+    def __init__(self, dim: int, strong_convexity: float = 0.0):
+        super().__init__(dim)
+        mu = float(strong_convexity)
+        if not mu >= 0.0 or mu == float("inf"):
+            raise ValueError(f"strong_convexity must be a finite number >= 0, got {strong_convexity!r}")
+        self.strong_convexity = mu
+
+    def forward(self, x):
+        self._check(x)
+        g = self._gradient(x)
+        return g + self.strong_convexity * x if self.strong_convexity else g
+
+    def energy(self, x):
+        self._check(x)
+        e = self._energy(x)
+        return e + 0.5 * self.strong_convexity * x.square().sum(-1) if self.strong_convexity else e
+
+    def jacobian(self, x):
+        self._check(x)
+        J = self._jacobian(x)
+        if self.strong_convexity:
+            J = J + self.strong_convexity * torch.eye(self.dim, dtype=J.dtype, device=J.device)
+        return J
+
+    def lipschitz_bound(self) -> torch.Tensor:
+        """A certified bound L >= sup_x ||J(x)||_2 (0-dim tensor), so grad psi is L-Lipschitz."""
+        return self._lipschitz_bound() + self.strong_convexity
+
+    def _lipschitz_bound(self):
+        raise NotImplementedError
+
+    def logdet_jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """log det J(x), (..., d) -> (...); -inf where J(x) is singular. Differentiable."""
+        J = self.jacobian(x)
+        L, info = torch.linalg.cholesky_ex(J)
+        if bool((info == 0).all()):
+            return 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
+        sign, logabs = torch.linalg.slogdet(J)
+        return torch.where(sign > 0, logabs, torch.full_like(logabs, -torch.inf))
+
+    def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
+        """x with grad psi(x) = y, (..., d) -> (..., d), by damped Newton on the convex problem
+        min_x psi(x) - <x, y>.
+
+        Converged when ||grad psi(x) - y||_inf <= tol (1 + ||y||_inf) for every point (tol defaults to
+        1e-5 in float32, 1e-10 in float64); otherwise raises :class:`ConvergenceError` with the worst
+        residual. Unique for strongly convex psi (``strong_convexity > 0``). When gradients are enabled
+        the result is differentiable in y and in the parameters (implicit function theorem).
+        """
+        from ._inverse import solve_gradient_equation
+
+        self._check(y, "y")
+        return solve_gradient_equation(self, y, tol=tol, max_iter=max_iter)
+
+    def conjugate(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
+        """The convex conjugate psi*(y) = <x*, y> - psi(x*) with grad psi(x*) = y, (..., d) -> (...).
+
+        Its gradients are those of the envelope theorem: d psi*/dy = x*, d psi*/dtheta = -d psi(x*)/dtheta.
+        """
+        with torch.no_grad():
+            x_star = self.inverse(y, tol=tol, max_iter=max_iter)
+        return (x_star * y).sum(-1) - self.energy(x_star)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, strong_convexity={self.strong_convexity}"

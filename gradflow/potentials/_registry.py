@@ -1,0 +1,72 @@
+"""Create potentials by name, optionally sized to a parameter budget (private)."""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import check_choice, check_positive_int
+from ._baselines import ICNN, MLPField, MLPPotential
+from ._cascaded import GradNetC, MGradNetC
+from ._modular import GradNetM, MGradNetM
+
+__all__ = ["count_parameters", "create_potential", "list_potentials"]
+
+_POTENTIALS = {
+    "gradnet_c": GradNetC,
+    "mgradnet_c": MGradNetC,
+    "gradnet_m": GradNetM,
+    "mgradnet_m": MGradNetM,
+    "icnn": ICNN,
+    "mlp_potential": MLPPotential,
+    "mlp_field": MLPField,
+}
+_WIDTHS_MODELS = {"icnn", "mlp_potential", "mlp_field"}
+
+
+def list_potentials() -> list[str]:
+    """Names accepted by :func:`create_potential`."""
+    return sorted(_POTENTIALS)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable scalars in ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _build(name, dim, width, n_hidden, kwargs):
+    if name in _WIDTHS_MODELS:
+        return _POTENTIALS[name](dim, widths=(width,) * n_hidden, **kwargs)
+    return _POTENTIALS[name](dim, width=width, **kwargs)
+
+
+def create_potential(name: str, dim: int, *, n_params: int | None = None, n_hidden: int = 2, **kwargs):
+    """Create the potential ``name`` (see :func:`list_potentials`) on R^dim.
+
+    With ``n_params``, the width (units per layer or module; for the MLP-style baselines, the width of
+    each of ``n_hidden`` hidden layers) is chosen so that the parameter count is as close as possible
+    to ``n_params``; other keyword arguments go to the constructor.
+
+    Example:
+        >>> net = create_potential("mgradnet_c", 2, n_params=100, depth=4)
+        >>> count_parameters(net)
+        100
+    """
+    check_choice(name, "potential", _POTENTIALS)
+    if n_params is None:
+        return _POTENTIALS[name](dim, **kwargs)
+    check_positive_int(n_params, "n_params")
+    if "width" in kwargs or "widths" in kwargs:
+        raise ValueError("pass either n_params or an explicit width/widths, not both")
+
+    def size(width):
+        with torch.device("meta"):
+            return count_parameters(_build(name, dim, width, n_hidden, kwargs))
+
+    lo, hi = 1, 1
+    while size(hi) < n_params:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # smallest width whose count reaches n_params lies in (lo, hi]
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if size(mid) < n_params else (lo, mid)
+    width = min((lo, hi), key=lambda w: (abs(size(w) - n_params), w))
+    return _build(name, dim, width, n_hidden, kwargs)

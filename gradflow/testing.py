@@ -1,0 +1,115 @@
+"""Public invariant checks for vector fields and potentials (in the spirit of e3nn's assert_equivariant).
+
+Each ``assert_*`` raises AssertionError carrying the measured defect, with tolerances chosen from the
+input's dtype (see :data:`TOLERANCES`) unless given. Jacobians are taken with autograd on the field
+itself, so the checks test the field, not a model's own (possibly wrong) ``jacobian``.
+
+Example:
+    >>> from gradflow.potentials import MGradNetM
+    >>> net = MGradNetM(3).double()
+    >>> x = torch.randn(16, 3, dtype=torch.float64)
+    >>> assert_conservative(net, x); assert_monotone(net, x); assert_energy_consistent(net, x)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .potentials._base import autograd_gradient, autograd_jacobian
+
+__all__ = [
+    "TOLERANCES",
+    "assert_conservative",
+    "assert_energy_consistent",
+    "assert_inverse",
+    "assert_jacobian_consistent",
+    "assert_monotone",
+    "tolerance",
+]
+
+#: dtype -> (rtol, atol) used when a check is not given explicit tolerances.
+TOLERANCES = {
+    torch.float64: (1e-7, 1e-9),
+    torch.float32: (1e-4, 1e-5),
+    torch.bfloat16: (5e-2, 5e-2),
+    torch.float16: (1e-2, 1e-3),
+}
+
+
+def tolerance(dtype: torch.dtype, rtol: float | None = None, atol: float | None = None) -> tuple[float, float]:
+    """(rtol, atol) for ``dtype``, overridden by any value given."""
+    default_rtol, default_atol = TOLERANCES.get(dtype, TOLERANCES[torch.float32])
+    return (default_rtol if rtol is None else rtol), (default_atol if atol is None else atol)
+
+
+def _max_rel_error(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> tuple[float, bool]:
+    """Worst |a - b| and whether |a - b| <= atol + rtol |b| holds everywhere."""
+    err = (a - b).abs()
+    ok = bool((err <= atol + rtol * b.abs()).all())
+    return float(err.max()) if err.numel() else 0.0, ok
+
+
+def _field_jacobian(field, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return autograd_jacobian(field, x)
+
+
+def assert_conservative(field, x: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
+    """Assert the Jacobian of ``field`` at the points ``x`` (..., d) is symmetric, i.e. the field is a
+    gradient there: max |J - J^T| <= atol + rtol max|J|."""
+    rtol, atol = tolerance(x.dtype, rtol, atol)
+    J = _field_jacobian(field, x)
+    asym = float((J - J.mT).abs().max())
+    scale = float(J.abs().max())
+    if asym > atol + rtol * scale:
+        raise AssertionError(
+            f"field is not conservative: max |J - J^T| = {asym:.3g} exceeds {atol + rtol * scale:.3g} "
+            f"(max |J| = {scale:.3g})"
+        )
+
+
+def assert_monotone(field, x: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
+    """Assert the symmetric part of the Jacobian of ``field`` at ``x`` is PSD (the field is monotone):
+    min eigenvalue of (J + J^T)/2 >= -(atol + rtol max|J|)."""
+    rtol, atol = tolerance(x.dtype, rtol, atol)
+    J = _field_jacobian(field, x)
+    lam_min = float(torch.linalg.eigvalsh(0.5 * (J + J.mT)).min())
+    scale = float(J.abs().max())
+    if lam_min < -(atol + rtol * scale):
+        raise AssertionError(
+            f"field is not monotone: min eigenvalue of sym(J) = {lam_min:.3g} < -{atol + rtol * scale:.3g}"
+        )
+
+
+def assert_energy_consistent(potential, x: torch.Tensor, rtol: float | None = None,
+                             atol: float | None = None) -> None:
+    """Assert autograd of ``potential.energy`` equals ``potential(x)`` at the points ``x``."""
+    rtol, atol = tolerance(x.dtype, rtol, atol)
+    with torch.no_grad():
+        field = potential(x)
+        grad = autograd_gradient(potential.energy, x)
+    err, ok = _max_rel_error(grad, field, rtol, atol)
+    if not ok:
+        raise AssertionError(f"energy is inconsistent with the field: max |grad energy - field| = {err:.3g}")
+
+
+def assert_jacobian_consistent(potential, x: torch.Tensor, rtol: float | None = None,
+                               atol: float | None = None) -> None:
+    """Assert ``potential.jacobian(x)`` equals the autograd Jacobian of ``potential`` at ``x``."""
+    rtol, atol = tolerance(x.dtype, rtol, atol)
+    with torch.no_grad():
+        J = potential.jacobian(x)
+    err, ok = _max_rel_error(J, _field_jacobian(potential, x), rtol, atol)
+    if not ok:
+        raise AssertionError(f"jacobian is inconsistent with autograd: max abs error {err:.3g}")
+
+
+def assert_inverse(potential, y: torch.Tensor, rtol: float | None = None, atol: float | None = None,
+                   **inverse_options) -> None:
+    """Assert ``potential(potential.inverse(y)) == y``: the inverse really solves grad psi(x) = y."""
+    rtol, atol = tolerance(y.dtype, rtol, atol)
+    with torch.no_grad():
+        x = potential.inverse(y, **inverse_options)
+        err, ok = _max_rel_error(potential(x), y, rtol, atol)
+    if not ok:
+        raise AssertionError(f"inverse does not invert the field: max |grad psi(inverse(y)) - y| = {err:.3g}")

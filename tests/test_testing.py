@@ -1,0 +1,82 @@
+"""gradflow.testing: each assertion passes on a field that satisfies it and fails on one that does not."""
+
+import pytest
+import torch
+
+from gradflow.potentials import MGradNetC
+from gradflow.testing import (
+    TOLERANCES,
+    assert_conservative,
+    assert_energy_consistent,
+    assert_inverse,
+    assert_jacobian_consistent,
+    assert_monotone,
+    tolerance,
+)
+
+X = torch.randn(8, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+A_SYM = torch.tensor([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 3.0]], dtype=torch.float64)
+
+
+class Quadratic(torch.nn.Module):
+    """grad of 1/2 x^T A x, with an optional wrong energy or wrong inverse to break the checks."""
+
+    def __init__(self, A, energy_scale=0.5, inverse_scale=1.0):
+        super().__init__()
+        self.A, self.energy_scale, self.inverse_scale = A, energy_scale, inverse_scale
+
+    def forward(self, x):
+        return x @ self.A.T
+
+    def energy(self, x):
+        return self.energy_scale * (x @ self.A * x).sum(-1)
+
+    def jacobian(self, x):
+        return self.A.expand(*x.shape[:-1], 3, 3)
+
+    def inverse(self, y):
+        return self.inverse_scale * torch.linalg.solve(self.A, y.unsqueeze(-1)).squeeze(-1)
+
+
+def test_conservative_check():
+    assert_conservative(Quadratic(A_SYM), X)
+    skew = A_SYM + torch.tensor([[0, 0.1, 0], [-0.1, 0, 0], [0, 0, 0]], dtype=torch.float64)
+    with pytest.raises(AssertionError, match=r"max \|J - J\^T\| = 0.2"):
+        assert_conservative(Quadratic(skew), X)
+
+
+def test_monotone_check():
+    assert_monotone(Quadratic(A_SYM), X)
+    with pytest.raises(AssertionError, match="not monotone: min eigenvalue of sym"):
+        assert_monotone(Quadratic(A_SYM - 1.5 * torch.eye(3, dtype=torch.float64)), X)
+
+
+def test_energy_check():
+    assert_energy_consistent(Quadratic(A_SYM), X)
+    with pytest.raises(AssertionError, match="energy is inconsistent"):
+        assert_energy_consistent(Quadratic(A_SYM, energy_scale=0.5001), X)
+
+
+def test_jacobian_check():
+    assert_jacobian_consistent(Quadratic(A_SYM), X)
+    wrong = Quadratic(A_SYM)
+    wrong.jacobian = lambda x: (A_SYM + 1e-3).expand(*x.shape[:-1], 3, 3)
+    with pytest.raises(AssertionError, match="jacobian is inconsistent"):
+        assert_jacobian_consistent(wrong, X)
+
+
+def test_inverse_check():
+    assert_inverse(Quadratic(A_SYM), X)
+    with pytest.raises(AssertionError, match="inverse does not invert"):
+        assert_inverse(Quadratic(A_SYM, inverse_scale=1.001), X)
+
+
+def test_checks_accept_gradflow_models_and_keyword_options():
+    net = MGradNetC(3, width=5, depth=2, strong_convexity=0.2).double()
+    assert_inverse(net, net(X).detach(), max_iter=30)
+
+
+def test_tolerance_table():
+    assert tolerance(torch.float64) == TOLERANCES[torch.float64]
+    assert tolerance(torch.float32, rtol=0.5) == (0.5, TOLERANCES[torch.float32][1])
+    assert TOLERANCES[torch.float64][0] < TOLERANCES[torch.float32][0]
