@@ -11,17 +11,20 @@ from .report import Report
 
 __all__ = ["SECTIONS", "run_demo"]
 
-#: (title, "module:function") of each domain's section; a section is f(report, *, quick, device, seed).
+#: (title, "module:function") of each domain's section; a section is
+#: f(report, *, quick, device, seed, max_time) and adds its text, tables, figures and summary metrics.
 SECTIONS = [
     ("gradient fields", "gradflow.potentials.demo:field_section"),
 ]
 
 
-def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 0, sections=None) -> Path:
+def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 0, max_time: float | None = None,
+             sections=None) -> Path:
     """Run the demo sections (all by default, or those titled in ``sections``) and write
     ``out_dir/report.md`` with figures under ``out_dir/figures``; returns the report's path.
 
-    ``quick=True`` trains for a few steps only (seconds; for tests and smoke runs).
+    ``quick=True`` trains for a few steps only (seconds; for tests and smoke runs); ``max_time`` caps
+    each training run's wall-clock seconds.
     """
     chosen = [s for s in SECTIONS if sections is None or s[0] in sections]
     if sections is not None and len(chosen) != len(set(sections)):
@@ -32,9 +35,10 @@ def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 
     for title, target in chosen:
         module, function = target.split(":")
         start = time.perf_counter()
-        getattr(importlib.import_module(module), function)(report, quick=quick, device=device, seed=seed)
+        getattr(importlib.import_module(module), function)(report, quick=quick, device=device, seed=seed,
+                                                                  max_time=max_time)
         timings.append([title, time.perf_counter() - start])
     report.heading("Run")
-    report.text(f"quick={quick}, device={device}, seed={seed}")
+    report.text(f"quick={quick}, device={device}, seed={seed}, max_time={max_time}")
     report.table(["section", "seconds"], timings)
     return report.write()

@@ -11,7 +11,7 @@ from ._registry import count_parameters, create_potential
 from .fitting import fit_field
 from .targets import create_target, gradient_error_db
 
-__all__ = ["field_section", "DEMO_MODELS"]
+__all__ = ["DEMO_MODELS", "field_section", "plot_fields"]
 
 #: target -> models fitted in the demo (monotone nets only where the target is convex)
 DEMO_MODELS = {
@@ -22,10 +22,11 @@ _ARCHITECTURE = {"gradnet_c": {"depth": 4}, "mgradnet_c": {"depth": 4}, "gradnet
                  "mgradnet_m": {"n_modules": 4}}
 
 
-def _plot_fields(plt, target, models, title):
+def plot_fields(plt, target, models, title):
     n = len(models) + 1
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.2), squeeze=False)
-    coarse = target.grid(15)
+    n_arrows = 12
+    coarse = target.grid(n_arrows)
     fine_n = 80
     fine = target.grid(fine_n)
     extent = (target.low, target.high, target.low, target.high)
@@ -35,9 +36,13 @@ def _plot_fields(plt, target, models, title):
         for name, model in models.items():
             err = (model(fine) - true_fine).square().sum(-1).clamp_min(1e-12)
             panels.append((name, model(coarse), 10 * torch.log10(err)))
+    # one arrow scale for every panel: the truth's longest arrow spans 0.9 grid cells
+    spacing = (target.high - target.low) / (n_arrows - 1)
+    scale = float(true_coarse.norm(dim=-1).max()) / (0.9 * spacing)
     for col, (name, field, image) in enumerate(panels):
         ax = axes[0, col]
-        ax.quiver(coarse[:, 0], coarse[:, 1], field[:, 0], field[:, 1], color="C0" if col == 0 else "C1")
+        ax.quiver(coarse[:, 0], coarse[:, 1], field[:, 0], field[:, 1], color="C0" if col == 0 else "C1",
+                  angles="xy", scale_units="xy", scale=scale, width=0.006, headwidth=4)
         ax.set_title(name, fontsize=9)
         ax.set_aspect("equal")
         ax = axes[1, col]
@@ -53,7 +58,8 @@ def _plot_fields(plt, target, models, title):
     return fig
 
 
-def field_section(report: Report, *, quick: bool = False, device: str = "auto", seed: int = 0) -> None:
+def field_section(report: Report, *, quick: bool = False, device: str = "auto", seed: int = 0,
+                  max_time: float | None = None) -> None:
     """Fit ~100-parameter models to the convex and non-convex 2-D targets and add fields, error maps,
     loss curves and a dB table to ``report``."""
     plt = require_matplotlib()
@@ -75,7 +81,7 @@ def field_section(report: Report, *, quick: bool = False, device: str = "auto", 
             model = create_potential(name, 2, n_params=100, **_ARCHITECTURE.get(name, {}))
             start = time.perf_counter()
             result = fit_field(model, target, n_train=n_train, n_val=2_000, epochs=epochs, seed=seed,
-                               device=device, progress=False)
+                               device=device, max_time=max_time, progress=False)
             seconds = time.perf_counter() - start
             model = result.model.cpu()
             fitted[name] = model
@@ -84,7 +90,7 @@ def field_section(report: Report, *, quick: bool = False, device: str = "auto", 
             curves[(target_name, name)] = [(h["step"], h["val_loss"]) for h in result.history if "val_loss" in h]
         best = min((r for r in rows if r[0] == target_name), key=lambda r: r[3])
         report.metric("gradient fields", f"best dB on {target_name} ({best[1]})", best[3])
-        report.figure(_plot_fields(plt, target, fitted, target_name), f"fields-{target_name}",
+        report.figure(plot_fields(plt, target, fitted, target_name), f"fields-{target_name}",
                       f"{target_name}: true field and potential (left), each model's field and error map")
     report.table(["target", "model", "params", "error (dB)", "train s"], rows)
     fig, axes = plt.subplots(1, len(DEMO_MODELS), figsize=(10, 3.5))
