@@ -39,15 +39,17 @@ def plot_fields(plt, target, models, title):
     # one arrow scale for every panel: the truth's longest arrow spans 0.9 grid cells
     spacing = (target.high - target.low) / (n_arrows - 1)
     scale = float(true_coarse.norm(dim=-1).max()) / (0.9 * spacing)
+    xy = coarse.numpy()
     for col, (name, field, image) in enumerate(panels):
+        field = field.numpy()
         ax = axes[0, col]
-        ax.quiver(coarse[:, 0], coarse[:, 1], field[:, 0], field[:, 1], color="C0" if col == 0 else "C1",
+        ax.quiver(xy[:, 0], xy[:, 1], field[:, 0], field[:, 1], color="C0" if col == 0 else "C1",
                   angles="xy", scale_units="xy", scale=scale, width=0.006, headwidth=4)
         ax.set_title(name, fontsize=9)
         ax.set_aspect("equal")
         ax = axes[1, col]
         # cartesian_prod varies the last coordinate fastest: image[i, j] is at (x1_i, x2_j)
-        grid_image = image.reshape(fine_n, fine_n).T
+        grid_image = image.reshape(fine_n, fine_n).T.numpy()
         shown = ax.imshow(grid_image, origin="lower", extent=extent, cmap="viridis" if col == 0 else "magma")
         ax.set_title("potential F" if col == 0 else "error (dB)", fontsize=8)
         fig.colorbar(shown, ax=ax, fraction=0.046)

@@ -1,0 +1,64 @@
+"""The gradflow command: version, demo report, fit-field outputs and resume, one-line user errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gradflow import __version__
+from gradflow.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "gradflow.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_version():
+    out = run_cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"gradflow {__version__}"
+
+
+def test_demo_quick_writes_a_report_with_figures(tmp_path):
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "## Summary" in report and "Gradient fields" in report
+    images = sorted((tmp_path / "figures").glob("*.png"))
+    assert len(images) >= 3
+    for image in images:
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"figures/{image.name}" in report
+
+
+def test_fit_field_writes_model_metrics_report_and_resumes(tmp_path):
+    args = ["fit-field", "--model", "mgradnet_m", "--n-train", "2000", "--batch-size", "500", "--out", str(tmp_path)]
+    assert main([*args, "--epochs", "2"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["steps"] == 8 and metrics["params"] == 94 and metrics["error_db"] < 20
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert set(state["state_dict"]) >= {"weight", "hidden_bias", "alpha", "beta", "bias"}
+    assert (tmp_path / "report.md").exists() and (tmp_path / "figures" / "field.png").exists()
+    # resuming with more epochs continues from the checkpoint instead of starting over
+    assert main([*args, "--epochs", "3", "--resume"]) == 0
+    assert json.loads((tmp_path / "metrics.json").read_text())["steps"] == 12
+    history = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
+    assert max(h["step"] for h in history) == 12
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bogus"], "invalid choice: 'bogus'"),
+        (["fit-field", "--model", "nope"], "invalid choice: 'nope'"),
+        (["fit-field", "--epochs", "0"], "expected an integer >= 1"),
+        (["fit-field", "--epochs", "two"], "expected an integer >= 1"),
+        (["fit-field", "--target", "polymax", "--epochs", "1"], "needs dim"),
+        (["fit-field", "--device", "cuda:7", "--epochs", "1", "--n-train", "10"], "CUDA"),
+    ],
+)
+def test_user_errors_are_one_line(args, message, tmp_path):
+    out = run_cli(*args, *(["--out", str(tmp_path)] if args[0] == "fit-field" else []))
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
