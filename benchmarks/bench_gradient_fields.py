@@ -6,11 +6,14 @@ validation weights, 5 trials (trial t: data and initialisation seeded by t); tes
 10 log10(mean ||N(x) - grad F(x)||^2) on the 100 x 100 grid. About 100 parameters per model
 (create_potential(name, 2, n_params=100, depth=4 / n_modules=4) gives the paper's 100 / 94).
 
-Time to accuracy: the training wall time (validation passes included, one per epoch) until the validation
-MSE first reaches -40 dB (1e-4), read from the training history of trials 0 and 1 on the convex target.
+Time to accuracy on the convex target, trials 0 and 1: the steps and the training wall time (validation
+passes included, one per epoch) until the validation MSE first reaches -40 dB (1e-4), read from the training
+history; and, because the machine is shared and runs happen one after the other, also those steps times a
+step time measured for every model interleaved in one loop at the end (plain, and for the gradient
+networks the fast path FastGradientField, whose trajectory equals the plain one to rounding).
 
-Every finished run is appended to a JSON-lines record file (``--records``), and runs already there are
-skipped, so an interrupted full run resumes where it stopped.
+With ``--records FILE`` every finished run is appended to a JSON-lines file and runs already there (same
+protocol) are skipped, so an interrupted full run resumes where it stopped.
 
     python benchmarks/bench_gradient_fields.py            # the full protocol (~30 min on one core)
     python benchmarks/bench_gradient_fields.py --smoke    # seconds, for CI
@@ -25,8 +28,9 @@ from pathlib import Path
 
 import torch
 from _common import parse_args, write_results
+from bench_speed import interleaved_medians, step_fn
 
-from gradflow.potentials import count_parameters, create_potential
+from gradflow.potentials import FastGradientField, count_parameters, create_potential
 from gradflow.potentials.fitting import fit_field
 from gradflow.potentials.targets import create_target, gradient_error_db
 
@@ -51,7 +55,7 @@ def configure(parser):
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--records", type=Path, default=None,
-                        help="JSON-lines file of finished runs (default: <out>/gradient_fields_runs.jsonl)")
+                        help="JSON-lines file of finished runs, to resume an interrupted run (default: none)")
 
 
 def time_to_db(history, threshold_db: float):
@@ -81,7 +85,9 @@ def load_records(path: Path, protocol) -> list[dict]:
     if not path.is_file():
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if r.get("protocol") == protocol]
+    same = {k: v for k, v in protocol.items() if k != "trials"}  # runs do not depend on the trial count
+    return [r for r in records if {k: v for k, v in r.get("protocol", {}).items() if k != "trials"} == same
+            and r["trial"] < protocol["trials"]]
 
 
 def fmt_mean_std(values):
@@ -104,30 +110,61 @@ def accuracy_rows(records):
     return rows
 
 
-def tta_rows(records):
-    """Per model on the convex target: seconds and steps to -40 dB per trial, median, ratio to ICNN and MLP."""
+def tta_rows(records, step_s: dict):
+    """Per model on the convex target: steps and seconds to -40 dB per trial; medians; ratios to ICNN and MLP,
+    measured (history) and estimated (median steps x interleaved step time)."""
     runs = {name: sorted((r for r in records if r["target"] == "convex_2d" and r["model"] == name
                           and r["trial"] in TTA_TRIALS), key=lambda r: r["trial"])
             for name in MODELS["convex_2d"]}
 
-    def median_seconds(name):
-        times = [r["t40_s"] for r in runs.get(name, [])]
-        return statistics.median(times) if times and None not in times else None
+    def median_of(name, key):
+        values = [r[key] for r in runs.get(name, [])]
+        return statistics.median(values) if values and None not in values else None
 
-    def ratio(a, b):
-        return f"{a / b:.2f}" if a is not None and b is not None else "n/a"
+    def estimate(name, variant):
+        steps = median_of(name, "t40_steps")
+        return None if steps is None or variant not in step_s else steps * step_s[variant]
 
-    icnn, mlp = median_seconds("icnn"), median_seconds("mlp_potential")
+    def show(value, ref=None):
+        if value is None or (ref is not None and ref is None):
+            return "n/a"
+        return f"{value:.1f}" if ref is None else f"{value / ref:.2f}"
+
+    icnn_wall, mlp_wall = median_of("icnn", "t40_s"), median_of("mlp_potential", "t40_s")
+    icnn_est, mlp_est = estimate("icnn", "icnn"), estimate("mlp_potential", "mlp_potential")
     rows = []
     for name, model_runs in runs.items():
         if not model_runs:
             continue
-        per_trial = ", ".join("not reached" if r["t40_s"] is None else f"{r['t40_s']:.1f} s / {r['t40_steps']}"
+        per_trial = ", ".join("not reached" if r["t40_s"] is None else f"{r['t40_steps']} / {r['t40_s']:.1f} s"
                               for r in model_runs)
-        med = median_seconds(name)
-        rows.append([name, per_trial, "not reached" if med is None else f"{med:.1f}", ratio(med, icnn),
-                     ratio(med, mlp)])
+        wall = median_of(name, "t40_s")
+        for variant in (name, f"{name} (fast)"):
+            if variant not in step_s:
+                continue
+            est = estimate(name, variant)
+            measured = variant == name
+            rows.append([variant, per_trial if measured else "(same steps)",
+                         show(wall) if measured else "", show(wall, icnn_wall) if measured else "",
+                         show(wall, mlp_wall) if measured else "", f"{1e3 * step_s[variant]:.2f}", show(est),
+                         show(est, icnn_est), show(est, mlp_est)])
     return rows
+
+
+def step_seconds(trials_rounds: int, compile: bool) -> dict:
+    """Median seconds of one training step (batch 1000, the ~100-parameter convex-task models), interleaved."""
+    target = create_target("convex_2d")
+    x = target.sample(1000, generator=torch.Generator().manual_seed(0))
+    g = target.gradient(x)
+    fns = {}
+    for name in MODELS["convex_2d"]:
+        torch.manual_seed(0)
+        model = create_potential(name, 2, n_params=100, **ARCHITECTURE.get(name, {}))
+        fns[name] = step_fn(model, list(model.parameters()), False, x, g)
+        if name in ARCHITECTURE:
+            fast = FastGradientField(model, compile=compile)
+            fns[f"{name} (fast)"] = step_fn(fast, list(model.parameters()), True, x, g)
+    return interleaved_medians(fns, trials_rounds)
 
 
 def main():
@@ -137,11 +174,8 @@ def main():
         protocol = {"n_train": 2000, "n_val": 500, "epochs": 2, "grid": 20, "trials": 1}
     else:
         protocol = {"n_train": 100_000, "n_val": 10_000, "epochs": 200, "grid": 100, "trials": args.trials}
-    records_path = args.records or args.out / ("gradient_fields_smoke_runs.jsonl" if args.smoke
-                                               else "gradient_fields_runs.jsonl")
-    records = load_records(records_path, protocol)
+    records = [] if args.records is None else load_records(args.records, protocol)
     done = {(r["target"], r["model"], r["trial"]) for r in records}
-    records_path.parent.mkdir(parents=True, exist_ok=True)
     # trial-major order, so that an interrupted run still has every model at the first trials
     for trial in range(protocol["trials"]):
         for target_name, models in MODELS.items():
@@ -150,24 +184,29 @@ def main():
                     continue
                 record = {**run_one(target_name, name, trial, protocol), "protocol": protocol}
                 print(json.dumps(record), flush=True)
-                with records_path.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
+                if args.records is not None:
+                    with args.records.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
                 records.append(record)
+    step_s = step_seconds(3 if args.smoke else 30, compile=not args.smoke)
     sections = [
         ("Test error on the 100 x 100 grid (dB, lower is better)",
          ["target", "model", "params", "trials", "dB mean +- std", "best dB", "paper", "median train s"],
          accuracy_rows(records)),
         (f"Time to {TARGET_DB:.0f} dB validation MSE on the convex target (trials {TTA_TRIALS})",
-         ["model", "per trial: seconds / steps", "median s", "ratio to icnn", "ratio to mlp_potential"],
-         tta_rows(records)),
+         ["model", "per trial: steps / s", "median s", "/ icnn", "/ mlp_potential", "step ms (interleaved)",
+          "median steps x step s", "/ icnn", "/ mlp_potential"],
+         tta_rows(records, step_s)),
     ]
     notes = f"""
 Protocol run: {protocol['n_train']} training / {protocol['n_val']} validation points, {protocol['epochs']} epochs
 of batch 1000, Adam lr 5e-3, best validation weights, {protocol['trials']} trial(s), test grid
 {protocol['grid']} x {protocol['grid']}; torch threads {args.threads}; every run in one process, one after the
 other. Training seconds are gradflow.train.fit's wall time including one validation pass per epoch.
-Time to accuracy is read from the per-epoch validation history (resolution: one epoch of 100 steps).
-Per-run records: `{records_path.name}`.
+Time to accuracy is read from the per-epoch validation history (resolution: one epoch of 100 steps); the
+step times are medians of 30 interleaved rounds of one training step per model (batch 1000, CPU time of
+the one compute thread) measured after all runs, without validation or data loading; "(fast)" is
+FastGradientField with fused Adam (compiled).
 """
     write_results("gradient_fields", "2-D gradient fields (GradNets paper protocol)", sections, args, notes)
 

@@ -10,6 +10,7 @@ from ._activations import ELEMENTWISE_ACTIVATIONS, MODULE_ACTIVATIONS, MONOTONE_
 from ._base import MonotonePotential, Potential
 from ._baselines import ICNN, MLPField, MLPPotential
 from ._cascaded import GradNetC, MGradNetC
+from ._fast import FastGradientField
 from ._inverse import ConvergenceError
 from ._modular import GradNetM, MGradNetM
 from ._registry import count_parameters, create_potential, list_potentials
@@ -20,6 +21,7 @@ __all__ = [
     "MODULE_ACTIVATIONS",
     "MONOTONE_ACTIVATIONS",
     "ConvergenceError",
+    "FastGradientField",
     "GradNetC",
     "GradNetM",
     "MGradNetC",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import tempfile
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
-__all__ = ["CheckpointError", "check_model_matches", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "atomic_write", "check_model_matches", "load_checkpoint", "save_checkpoint"]
 
 _SAFE_LEAVES = (torch.Tensor, str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
 
@@ -24,9 +26,7 @@ def _check_safe(obj, where: str) -> None:
     if isinstance(obj, (dict, collections.OrderedDict)):
         for key, value in obj.items():
             if not isinstance(key, (str, int)):
-                raise CheckpointError(
-                    f"checkpoint key {where}[{key!r}] must be a str or int, got {type(key).__name__}"
-                )
+                raise CheckpointError(f"checkpoint key {where}[{key!r}] must be a str or int, got {type(key).__name__}")
             _check_safe(value, f"{where}[{key!r}]")
     elif isinstance(obj, (list, tuple)):
         for i, value in enumerate(obj):
@@ -52,13 +52,21 @@ def save_checkpoint(path: str | os.PathLike, **state) -> Path:
         >>> load_checkpoint(p)["step"]
         3
     """
-    path = Path(path)
     _check_safe(state, "state")
+    return atomic_write(path, lambda f: torch.save(state, f))
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(file)`` on a fresh temporary file next to ``path``, fsync it and rename it to ``path``.
+
+    On any error the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+        with open(tmp, "xb") as f:  # exclusive create, permissions from the umask
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -109,6 +117,4 @@ def check_model_matches(saved: dict, model: torch.nn.Module, source: str) -> Non
         if items
     ]
     if problems:
-        raise CheckpointError(
-            f"checkpoint {source} was written for a different model; " + "; ".join(problems)
-        )
+        raise CheckpointError(f"checkpoint {source} was written for a different model; " + "; ".join(problems))

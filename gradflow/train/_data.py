@@ -25,7 +25,7 @@ __all__ = ["make_source", "to_device"]
 def to_device(batch, device: torch.device):
     """Move every tensor in a (nested tuple/list/dict) batch to ``device``; other leaves pass through."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        return batch.to(device, non_blocking=device.type == "cuda")
     if isinstance(batch, (tuple, list)):
         return type(batch)(to_device(b, device) for b in batch)
     if isinstance(batch, dict):
@@ -50,9 +50,7 @@ class _IndexedSource:
 
     def _local_batches(self, order: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         """``(this rank's indices, global batch size)`` for each global batch of ``order``."""
-        return [
-            (torch.tensor_split(b, self.world_size)[self.rank], len(b)) for b in order.split(self.batch_size)
-        ]
+        return [(torch.tensor_split(b, self.world_size)[self.rank], len(b)) for b in order.split(self.batch_size)]
 
     def _load(self, batches: list[torch.Tensor]) -> Iterator:
         """Iterator over the device-ready batches for the non-empty index tensors ``batches``."""
@@ -73,9 +71,7 @@ class _IndexedSource:
 
     def eval_batches(self):
         """Yield ``(batch, share)`` for this rank's non-empty parts of the batches of the data in order."""
-        parts = [
-            (idx, len(idx) / size) for idx, size in self._local_batches(torch.arange(self.n)) if len(idx)
-        ]
+        parts = [(idx, len(idx) / size) for idx, size in self._local_batches(torch.arange(self.n)) if len(idx)]
         yield from zip(self._load([idx for idx, _ in parts]), [share for _, share in parts], strict=True)
 
     def state_dict(self) -> dict:
@@ -114,9 +110,7 @@ class _DatasetSource(_IndexedSource):
             collate_fn=default_collate,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
-            generator=torch.Generator().manual_seed(
-                derive_seed(self.seed, "loader", self.epoch, self.position)
-            ),
+            generator=torch.Generator().manual_seed(derive_seed(self.seed, "loader", self.epoch, self.position)),
         )
         return (to_device(batch, self.device) for batch in loader)
 
@@ -181,9 +175,7 @@ def make_source(data, *, batch_size, seed, rank, world_size, device, num_workers
             raise ValueError(f"{name} is empty (first dimension 0)")
         return _TensorSource(tensors, single, device, batch_size=batch_size, **common)
     if isinstance(data, IterableDataset):
-        raise ValueError(
-            f"{name}: IterableDataset is not supported; pass a map-style Dataset or a sampler callable"
-        )
+        raise ValueError(f"{name}: IterableDataset is not supported; pass a map-style Dataset or a sampler callable")
     if isinstance(data, Dataset):
         if len(data) == 0:
             raise ValueError(f"{name} is an empty Dataset")

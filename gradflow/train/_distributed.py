@@ -9,6 +9,7 @@ one ``all_reduce`` per dtype on flattened (coalesced) buffers, before clipping a
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass, field
 
@@ -27,16 +28,10 @@ class Distributed:
     rank: int = 0
     world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-    def teardown(self) -> None:
-        """Destroy the process group if this object created it."""
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
 
     def broadcast_module(self, module: torch.nn.Module) -> None:
         """Overwrite every parameter and buffer with rank 0's values."""
@@ -84,10 +79,7 @@ class Distributed:
         buckets: dict[torch.dtype, list[int]] = {}
         for i, g in enumerate(grads):
             buckets.setdefault(g.dtype, []).append(i)
-        flats = {
-            dtype: torch.cat([grads[i].reshape(-1) for i in idx]).mul_(share)
-            for dtype, idx in buckets.items()
-        }
+        flats = {dtype: torch.cat([grads[i].reshape(-1) for i in idx]).mul_(share) for dtype, idx in buckets.items()}
         works = [dist.all_reduce(buf, async_op=True) for buf in (scalars, *flats.values())]
         for work in works:
             work.wait()
@@ -105,7 +97,9 @@ def setup_distributed(device) -> Distributed:
 
     The backend is NCCL on CUDA and Gloo otherwise. A CUDA device without an index becomes
     ``cuda:LOCAL_RANK``. Without a process group and with ``WORLD_SIZE`` unset or 1, this is a
-    single-process run.
+    single-process run. A group created here stays up for later calls and is destroyed at exit:
+    re-creating the default group in the same process reuses the rendezvous keys of the old one,
+    which makes the new one connect to dead peers.
     """
     dev = resolve_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -120,6 +114,10 @@ def setup_distributed(device) -> Distributed:
         torch.cuda.set_device(dev)
     if not initialized:
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return Distributed(
-        rank=dist.get_rank(), world_size=dist.get_world_size(), device=dev, owns_group=not initialized
-    )
+        atexit.register(_destroy_process_group)
+    return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size(), device=dev)
+
+
+def _destroy_process_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -126,7 +126,8 @@ def fit(
           tensor if one tensor was given, indexed afresh (caller tensors are never mutated) and moved
           to the device;
         * a map-style ``torch.utils.data.Dataset``: the same seeded batches of indices, loaded with a
-          ``DataLoader`` (``num_workers`` workers, ``default_collate``);
+          ``DataLoader`` (``num_workers`` workers, ``default_collate``; randomness inside worker
+          processes is not reproduced across a resume, randomness in the main process is);
         * a callable ``sample(generator) -> batch`` (infinite/synthetic data): called once per step
           with a CPU ``torch.Generator`` seeded from ``(seed, rank, call index)``; use ``steps``.
         Validation visits ``val_data`` in order in batches of ``batch_size`` (a sampler: one batch from a
@@ -169,10 +170,11 @@ def fit(
 
     Distributed: under ``torchrun`` (``WORLD_SIZE > 1``) the process group is created if needed
     (Gloo on CPU, NCCL on CUDA), parameters are broadcast from rank 0, each rank takes its share of
-    every global batch and gradients are all-reduced (see ``_distributed``; no
-    DistributedDataParallel, so double backward and methods other than ``forward`` work). For a loss
-    that is a mean over the batch, the run equals the single-process one. Only rank 0 writes files;
-    every rank returns the same result.
+    every global batch and the share-weighted gradients are summed with ``all_reduce`` after backward
+    (see ``_distributed``; no DistributedDataParallel, so double backward and methods other than
+    ``forward`` work). For a loss that is a mean over the batch, the run equals the single-process
+    one. A sampler is called on every rank with its own generator, so the global batch grows with
+    the number of ranks. Only rank 0 writes files; every rank returns the same result.
 
     Example:
         >>> x = torch.linspace(-1, 1, 64).unsqueeze(1); y = 3 * x
@@ -185,20 +187,16 @@ def fit(
     options = _Options(**{k: v for k, v in locals().items() if k not in ("model", "loss", "data")})
     _check_options(model, loss, options)
     dist = setup_distributed(device)
-    try:
-        with (
-            deterministic_algorithms(deterministic),
-            DeferredInterrupt(checkpoint_dir is not None) as interrupt,
-        ):
-            return _Trainer(model, loss, data, options, dist, interrupt).run()
-    finally:
-        dist.teardown()
+    with deterministic_algorithms(deterministic), DeferredInterrupt(checkpoint_dir is not None) as interrupt:
+        return _Trainer(model, loss, data, options, dist, interrupt).run()
 
 
 def _check_options(model, loss, o: _Options) -> None:
     """Argument checks that need no data or devices (ValueError with the offending value)."""
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if callable(o.callbacks) or isinstance(o.callbacks, (str, bytes)):
+        raise ValueError("callbacks must be a sequence of callables, e.g. callbacks=[my_callback]")
     for name, fn in (
         ("loss", loss),
         ("val_loss", o.val_loss),
@@ -228,13 +226,11 @@ def _check_options(model, loss, o: _Options) -> None:
     ):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if value is not None and not (ok and (value > 0 if lowest is None else value >= lowest)):
-            raise ValueError(
-                f"{name} must be a finite number {'> 0' if lowest is None else '>= 0'}, got {value!r}"
-            )
+            raise ValueError(f"{name} must be a finite number {'> 0' if lowest is None else '>= 0'}, got {value!r}")
     if o.val_data is None and o.early_stopping is not None:
         raise ValueError("early_stopping needs val_data")
-    if o.checkpoint_dir is None and (o.resume or o.checkpoint_every is not None):
-        raise ValueError("resume and checkpoint_every need checkpoint_dir")
+    if o.checkpoint_dir is None and o.resume:
+        raise ValueError("resume=True needs checkpoint_dir")
 
 
 def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
@@ -326,13 +322,10 @@ class _Trainer:
             raise CheckpointError(f"{path} is not a gradflow training checkpoint ({_FORMAT})")
         check_model_matches(state["model"], self.model, str(path))
         if state["seed"] != self.o.seed:
-            raise CheckpointError(
-                f"{path} was written with seed={state['seed']}, this call has seed={self.o.seed}"
-            )
+            raise CheckpointError(f"{path} was written with seed={state['seed']}, this call has seed={self.o.seed}")
         if state["data"]["signature"] != self.source.signature():
             raise CheckpointError(
-                f"{path} was written for data {state['data']['signature']}, "
-                f"this call has {self.source.signature()}"
+                f"{path} was written for data {state['data']['signature']}, this call has {self.source.signature()}"
             )
         if (state["scheduler"] is None) != (self.scheduler is None):
             raise CheckpointError(
@@ -368,8 +361,10 @@ class _Trainer:
         logger.info("resumed from %s at step %d", path, self.step)
 
     def _save_last(self) -> None:
+        if self.dir is None:
+            return
         rng = self.dist.gather_objects(get_rng_state(self.device))  # collective: every rank calls it
-        if self.dir is None or not self.dist.is_main:
+        if not self.dist.is_main:
             return
         save_checkpoint(
             self.dir / "last.pt",
@@ -391,9 +386,7 @@ class _Trainer:
 
     def _save_best(self, model_state: dict, val_loss: float | None) -> None:
         if self.dir is not None and self.dist.is_main:
-            save_checkpoint(
-                self.dir / "best.pt", format=_FORMAT, step=self.step, val_loss=val_loss, model=model_state
-            )
+            save_checkpoint(self.dir / "best.pt", format=_FORMAT, step=self.step, val_loss=val_loss, model=model_state)
 
     # ------------------------------------------------------------------------------------- one step
     def _autocast(self):
@@ -403,8 +396,7 @@ class _Trainer:
         if not isinstance(value, torch.Tensor) or value.ndim != 0:
             got = f"shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
             raise TrainingError(
-                f"{name} must return a 0-dim tensor, got {got} at step {self.step + 1}; "
-                "reduce it, e.g. with .mean()"
+                f"{name} must return a 0-dim tensor, got {got} at step {self.step + 1}; reduce it, e.g. with .mean()"
             )
 
     def _train_step(self) -> tuple[float, bool, bool]:
@@ -509,11 +501,7 @@ class _Trainer:
                 if self.val_source is not None and (stop is not None or self.step % self.eval_every == 0):
                     val = self._evaluate()
                     self._record_eval(val)
-                    if (
-                        stop is None
-                        and self.o.early_stopping is not None
-                        and self.bad_evals >= self.o.early_stopping
-                    ):
+                    if stop is None and self.o.early_stopping is not None and self.bad_evals >= self.o.early_stopping:
                         stop = "early_stopping"
                 if stop is not None or val is not None or self.step % self.log_every == 0:
                     self._log(reporter, epoch, val)
@@ -534,9 +522,7 @@ class _Trainer:
                 if stop is not None or interrupted or self.step % self.checkpoint_every == 0:
                     self._save_last()
                 if interrupted:
-                    raise KeyboardInterrupt(
-                        f"training interrupted at step {self.step}; state saved to {self.dir}"
-                    )
+                    raise KeyboardInterrupt(f"training interrupted at step {self.step}; state saved to {self.dir}")
         finally:
             reporter.close()
         if self.best is not None:

@@ -29,13 +29,10 @@ def make_optimizer(spec, params: list[torch.Tensor], lr: float, weight_decay: fl
     if callable(spec):
         opt = spec(params)
         if not isinstance(opt, torch.optim.Optimizer):
-            raise ValueError(
-                f"optimizer callable must return a torch.optim.Optimizer, got {type(opt).__name__}"
-            )
+            raise ValueError(f"optimizer callable must return a torch.optim.Optimizer, got {type(opt).__name__}")
         return opt
     raise ValueError(
-        f"optimizer must be one of {sorted(_OPTIMIZERS)}, a torch.optim.Optimizer or a callable(params), "
-        f"got {spec!r}"
+        f"optimizer must be one of {sorted(_OPTIMIZERS)}, a torch.optim.Optimizer or a callable(params), got {spec!r}"
     )
 
 
@@ -48,9 +45,7 @@ def make_scheduler(spec, optimizer: torch.optim.Optimizer, total_steps: int):
         return _SCHEDULERS[spec](optimizer, total_steps)
     if callable(spec):
         return spec(optimizer)
-    raise ValueError(
-        f"scheduler must be None, one of {sorted(_SCHEDULERS)} or a callable(optimizer), got {spec!r}"
-    )
+    raise ValueError(f"scheduler must be None, one of {sorted(_SCHEDULERS)} or a callable(optimizer), got {spec!r}")
 
 
 def is_plateau(scheduler) -> bool:

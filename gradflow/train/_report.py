@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
+
+from ._checkpoint import atomic_write
 
 __all__ = ["DeferredInterrupt", "Reporter"]
 
 
-def _jsonable(entry: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.items()}
+def _json_line(entry: dict) -> str:
+    """One strict-JSON line (NaN and inf become null)."""
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.items()}
+    return json.dumps(clean, allow_nan=False) + "\n"
 
 
 class Reporter:
@@ -37,12 +38,8 @@ class Reporter:
         )
         self.file = None
         if history_path is not None and write:
-            path = Path(history_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w") as f:
-                f.writelines(json.dumps(_jsonable(e), allow_nan=False) + "\n" for e in past)
-            os.replace(tmp, path)
+            text = "".join(_json_line(e) for e in past)
+            path = atomic_write(history_path, lambda f: f.write(text.encode()))
             self.file = open(path, "a")
 
     def advance(self) -> None:
@@ -54,7 +51,7 @@ class Reporter:
             postfix["val"] = f"{entry['val_loss']:.4g}"
         self.bar.set_postfix(postfix, refresh=False)
         if self.file is not None:
-            self.file.write(json.dumps(_jsonable(entry), allow_nan=False) + "\n")
+            self.file.write(_json_line(entry))
             self.file.flush()
 
     def close(self) -> None:
@@ -78,7 +75,7 @@ class DeferredInterrupt:
 
     def _handle(self, signum, frame):
         if self.requested:
-            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            signal.signal(signal.SIGINT, self._restore)
             raise KeyboardInterrupt
         self.requested = True
 
@@ -89,5 +86,10 @@ class DeferredInterrupt:
 
     def __exit__(self, *exc):
         if self.enabled:
-            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            signal.signal(signal.SIGINT, self._restore)
         return False
+
+    @property
+    def _restore(self):
+        # getsignal() gives None for a handler not installed from Python; the default one is closest.
+        return signal.default_int_handler if self._previous is None else self._previous

@@ -41,13 +41,30 @@ def run(out_dir, steps, resume=False):
     target = torch.stack([x[:, 1], -x[:, 0]], -1) + 0.5 * x
     model = Potential().double()
     result = fit(
-        model, field_loss, (x, target), val_data=(x[:20], target[:20]), steps=steps, batch_size=8,
-        lr=0.01, grad_clip=1.0, eval_every=3, log_every=1, seed=3, device="cpu", progress=False,
-        val_grad=True, checkpoint_dir=out_dir, resume=resume,
+        model,
+        field_loss,
+        (x, target),
+        val_data=(x[:20], target[:20]),
+        steps=steps,
+        batch_size=8,
+        lr=0.01,
+        grad_clip=1.0,
+        eval_every=3,
+        log_every=1,
+        seed=3,
+        device="cpu",
+        progress=False,
+        val_grad=True,
+        checkpoint_dir=out_dir,
+        resume=resume,
     )
-    return {"params": {k: v.clone() for k, v in model.state_dict().items()},
-            "losses": [h["loss"] for h in result.history], "best_step": result.best_step,
-            "val_losses": [h.get("val_loss") for h in result.history], "steps": result.steps}
+    return {
+        "params": {k: v.clone() for k, v in model.state_dict().items()},
+        "losses": [h["loss"] for h in result.history],
+        "best_step": result.best_step,
+        "val_losses": [h.get("val_loss") for h in result.history],
+        "steps": result.steps,
+    }
 
 
 def main(out):
@@ -55,8 +72,10 @@ def main(out):
     run(os.path.join(out, "ckpt"), 6)
     resumed = run(os.path.join(out, "ckpt"), 12, resume=True)
     rank = int(os.environ.get("RANK", "0"))
-    torch.save({"full": full, "resumed": resumed, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
-               os.path.join(out, f"rank{rank}.pt"))
+    torch.save(
+        {"full": full, "resumed": resumed, "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
+        os.path.join(out, f"rank{rank}.pt"),
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,269 @@
+"""``odeint``: torchdiffeq's solvers plus symplectic integrators written here (private).
+
+The symplectic methods are data: a :class:`SplittingTableau` (drift and kick coefficients) consumed by one
+generic splitting stepper, and the implicit midpoint rule solved by Newton or fixed-point iteration.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._validation import check_choice, check_finite, check_positive_int
+from ..potentials import ConvergenceError
+from ..potentials._base import autograd_jacobian
+
+__all__ = ["SPLITTING_METHODS", "TORCHDIFFEQ_METHODS", "SplittingTableau", "list_methods", "odeint"]
+
+#: torchdiffeq's methods (fixed-grid ones take ``step_size``; "scipy_solver" takes ``solver``)
+TORCHDIFFEQ_METHODS = (
+    "adaptive_heun", "bosh3", "dopri5", "dopri8", "euler", "explicit_adams", "fehlberg2", "fixed_adams",
+    "heun2", "heun3", "implicit_adams", "midpoint", "rk4", "scipy_solver",
+)
+
+
+@dataclass(frozen=True)
+class SplittingTableau:
+    """A splitting (partitioned) method for separable fields f(q, p) = (f_q(p), f_p(q)).
+
+    One step of size h applies, for i = 1..s, the drift q <- q + drift[i] h f_q and then the kick
+    p <- p + kick[i] h f_p, each with the field evaluated at the current (q, p). Zero coefficients are
+    skipped (no field evaluation). Consistency needs sum(drift) = sum(kick) = 1. For time-dependent
+    fields, time advances with the drifts and each drift evaluates the field at the middle of its
+    time interval (the stated order holds for autonomous fields).
+    """
+
+    drift: tuple[float, ...]
+    kick: tuple[float, ...]
+    order: int
+
+    def __post_init__(self):
+        if len(self.drift) != len(self.kick):
+            raise ValueError("drift and kick must have the same number of stages")
+        if abs(sum(self.drift) - 1.0) > 1e-12 or abs(sum(self.kick) - 1.0) > 1e-12:
+            raise ValueError("drift and kick coefficients must each sum to 1")
+
+
+def _yoshida4() -> SplittingTableau:
+    # Triple-jump composition of Stormer-Verlet with weights (w1, w0, w1) (Yoshida 1990; Forest-Ruth).
+    cbrt2 = 2.0 ** (1.0 / 3.0)
+    w1 = 1.0 / (2.0 - cbrt2)
+    w0 = -cbrt2 / (2.0 - cbrt2)
+    return SplittingTableau(
+        drift=(w1 / 2, (w0 + w1) / 2, (w0 + w1) / 2, w1 / 2), kick=(w1, w0, w1, 0.0), order=4
+    )
+
+
+#: name -> tableau of the explicit symplectic splitting methods (separable fields only)
+SPLITTING_METHODS = {
+    "leapfrog": SplittingTableau(drift=(0.5, 0.5), kick=(1.0, 0.0), order=2),  # Stormer-Verlet, drift-kick-drift
+    "yoshida4": _yoshida4(),
+}
+_IMPLICIT_METHODS = ("implicit_midpoint",)
+_IMPLICIT_SOLVERS = ("newton", "fixed_point")
+
+
+def list_methods() -> list[str]:
+    """Every method name :func:`odeint` accepts."""
+    return sorted((*TORCHDIFFEQ_METHODS, *SPLITTING_METHODS, *_IMPLICIT_METHODS))
+
+
+def _takes_time(field) -> bool:
+    """True for torchdiffeq-style ``f(t, z)``, False for ``f(z)`` (decided from the signature)."""
+    target = field.forward if isinstance(field, nn.Module) else field
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume f(z)
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required) >= 2 or (len(positional) >= 2 and positional[0].name == "t")
+
+
+class _TimeField(nn.Module):
+    """``field`` as f(t, z) with its output checked; a Module so that adjoints find its parameters."""
+
+    def __init__(self, field):
+        super().__init__()
+        if not callable(field):
+            raise ValueError(f"field must be callable as f(z) or f(t, z), got {type(field).__name__}")
+        self.field = field  # registered as a submodule when it is one
+        self.takes_time = _takes_time(field)
+
+    def forward(self, t, z):
+        out = self.field(t, z) if self.takes_time else self.field(z)
+        if not isinstance(out, torch.Tensor) or out.shape != z.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"field must return a tensor shaped like the state {tuple(z.shape)}, got {shape}")
+        return out
+
+
+def _check_state_and_time(z0, t) -> torch.Tensor:
+    if not isinstance(z0, torch.Tensor) or not z0.is_floating_point():
+        raise ValueError(f"z0 must be a floating-point tensor of shape (..., 2n), got {getattr(z0, 'dtype', z0)!r}")
+    if z0.ndim == 0 or z0.shape[-1] == 0 or z0.shape[-1] % 2:
+        raise ValueError(f"z0 must have shape (..., 2n) with an even state size (q, p), got {tuple(z0.shape)}")
+    check_finite(z0, "z0")
+    if not isinstance(t, torch.Tensor):
+        t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
+    if not t.is_floating_point() and t.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"t must be a real 1-D tensor of times, got dtype {t.dtype}")
+    if t.ndim != 1 or t.numel() == 0:
+        raise ValueError(f"t must be a non-empty 1-D tensor of times, got shape {tuple(t.shape)}")
+    if t.device != z0.device:
+        raise ValueError(f"t is on {t.device} but z0 is on {z0.device}; move one of them")
+    t = t.to(z0.dtype)
+    check_finite(t, "t")
+    if t.numel() > 1:
+        dt = t[1:] - t[:-1]
+        if not (bool((dt > 0).all()) or bool((dt < 0).all())):
+            raise ValueError("t must be strictly increasing or strictly decreasing")
+    return t
+
+
+def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 1e-7, atol: float = 1e-9,
+           step_size: float | None = None, adjoint: bool = False, solver: str = "newton", tol: float | None = None,
+           max_iter: int = 50, **options) -> torch.Tensor:
+    r"""Integrate dz/dt = f(z) (or f(t, z)) from z(t[0]) = z0 and return z at every time in ``t``.
+
+    Args:
+        field: the vector field, ``f(z)`` (the models and systems of gradflow.dynamics) or torchdiffeq-style
+            ``f(t, z)`` (decided from its signature); it maps (..., 2n) -> (..., 2n) and acts on every
+            batch entry independently.
+        z0: initial states, shape (..., 2n) with z = (q, p); float32 or float64, any device.
+        t: 1-D times, strictly increasing or strictly decreasing (backward integration).
+        method: a torchdiffeq method (``"dopri5"``, ``"rk4"``, ..., see :data:`TORCHDIFFEQ_METHODS`) or
+            a symplectic method written here:
+
+            * ``"leapfrog"``: Stormer-Verlet (drift-kick-drift), order 2, and ``"yoshida4"``: the
+              Yoshida / Forest-Ruth triple jump, order 4. Explicit and symplectic for **separable**
+              fields f = (dH/dp(p), -dH/dq(q)); the field is evaluated on the full state and the half
+              needed by each stage is used. Not symplectic (and not accurate to their order) otherwise.
+            * ``"implicit_midpoint"``: z1 = z0 + h f((z0 + z1) / 2), order 2, symplectic for any
+              Hamiltonian field; each step solves the equation by ``solver="newton"`` (Jacobian by
+              autograd, d backward passes) or ``"fixed_point"`` until the update is below
+              ``tol (1 + |z1|_inf)`` (``tol``: 1e-6 for float32, 1e-12 for float64), else
+              :class:`~gradflow.potentials.ConvergenceError` after ``max_iter`` iterations. Gradients
+              (when enabled) follow the implicit function theorem: one Newton correction at the solution.
+        rtol, atol: tolerances of torchdiffeq's adaptive methods.
+        step_size: largest internal step of the fixed-step methods (torchdiffeq's fixed-grid ones and
+            the symplectic ones); default: the spacing of ``t``.
+        adjoint: integrate the backward pass with torchdiffeq's adjoint method (torchdiffeq methods only;
+            pass an ``nn.Module`` field so that its parameters receive gradients).
+        options: further torchdiffeq options (e.g. ``first_step``, ``max_num_steps``).
+
+    Returns:
+        (len(t), \*z0.shape) tensor, differentiable with respect to z0 and the field's parameters.
+
+    Example:
+        >>> field = lambda z: torch.cat([z[..., 1:], -z[..., :1]], -1)  # H = (q^2 + p^2) / 2
+        >>> z = odeint(field, torch.tensor([1.0, 0.0]), torch.linspace(0, 6.283, 50), method="leapfrog")
+        >>> z.shape, bool((z[-1] - z[0]).abs().max() < 1e-2)
+        (torch.Size([50, 2]), True)
+    """
+    check_choice(method, "method", list_methods())
+    t = _check_state_and_time(z0, t)
+    func = _TimeField(field)
+    if step_size is not None and not (step_size > 0 and math.isfinite(step_size)):
+        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
+    if method in TORCHDIFFEQ_METHODS:
+        import torchdiffeq
+
+        if step_size is not None:
+            options["step_size"] = step_size
+        kwargs = {"rtol": rtol, "atol": atol, "method": method, "options": options or None}
+        if adjoint:
+            return torchdiffeq.odeint_adjoint(func, z0, t, **kwargs)
+        return torchdiffeq.odeint(func, z0, t, **kwargs)
+    if adjoint:
+        raise ValueError(f"adjoint=True needs a torchdiffeq method; {method!r} is differentiated by backprop")
+    if options:
+        raise ValueError(f"unknown options for {method!r}: {', '.join(sorted(options))}")
+    if method in SPLITTING_METHODS:
+        step = _splitting_step(SPLITTING_METHODS[method])
+    else:
+        check_choice(solver, "implicit solver", _IMPLICIT_SOLVERS)
+        check_positive_int(max_iter, "max_iter")
+        if tol is None:
+            tol = 1e-12 if z0.dtype == torch.float64 else 1e-6
+        elif not (tol > 0 and math.isfinite(tol)):
+            raise ValueError(f"tol must be a finite number > 0, got {tol!r}")
+        step = _implicit_midpoint_step(solver, tol, max_iter)
+    return _fixed_grid(func, step, z0, t, step_size)
+
+
+def _fixed_grid(func, step, z0, t, step_size):
+    """Advance z0 along the grid t with ``step(func, t, h, z)``, taking equal substeps no longer than
+    ``step_size`` inside each interval."""
+    states = [z0]
+    z = z0
+    for i in range(len(t) - 1):
+        dt = float(t[i + 1] - t[i])
+        n_sub = 1 if step_size is None else max(1, math.ceil(abs(dt) / step_size - 1e-9))
+        h = dt / n_sub
+        for k in range(n_sub):
+            z = step(func, t[i] + k * h, h, z)  # times are 0-dim tensors, as torchdiffeq passes them
+        states.append(z)
+    return torch.stack(states)
+
+
+def _splitting_step(tableau: SplittingTableau):
+    def step(func, t, h, z):
+        n = z.shape[-1] // 2
+        q, p = z[..., :n], z[..., n:]
+        time = t
+        for a, b in zip(tableau.drift, tableau.kick):
+            if a:  # time advances with the drifts; a drift sees the middle of its time interval
+                q = q + (a * h) * func(time + 0.5 * a * h, torch.cat([q, p], -1))[..., :n]
+                time = time + a * h
+            if b:
+                p = p + (b * h) * func(time, torch.cat([q, p], -1))[..., n:]
+        return torch.cat([q, p], -1)
+
+    return step
+
+
+def _implicit_midpoint_step(solver: str, tol: float, max_iter: int):
+    def step(func, t, h, z0):
+        tm = t + 0.5 * h
+
+        def residual(z1, start):
+            return z1 - start - h * func(tm, 0.5 * (start + z1))
+
+        def newton_matrix(z1):
+            eye = torch.eye(z1.shape[-1], dtype=z1.dtype, device=z1.device)
+            with torch.no_grad():  # detached: the IFT correction below needs only first derivatives
+                jac = autograd_jacobian(lambda m: func(tm, m), 0.5 * (z0.detach() + z1))
+            return eye - (0.5 * h) * jac
+
+        start = z0.detach()
+        with torch.no_grad():
+            z1 = start + h * func(t, start)  # explicit Euler predictor
+            for _ in range(max_iter):
+                if solver == "newton":
+                    update = torch.linalg.solve(newton_matrix(z1), residual(z1, start).unsqueeze(-1)).squeeze(-1)
+                    z_next = z1 - update
+                else:
+                    z_next = start + h * func(tm, 0.5 * (start + z1))
+                change = float((z_next - z1).abs().max())
+                z1 = z_next
+                if change <= tol * (1.0 + float(z1.abs().max())):
+                    break
+            else:
+                raise ConvergenceError(
+                    f"implicit_midpoint: the {solver} iteration did not converge in {max_iter} iterations "
+                    f"(last update {change:.3g} > tol {tol:.3g}); reduce step_size or raise max_iter"
+                )
+        if not torch.is_grad_enabled():
+            return z1
+        r = residual(z1, z0)  # zero in value; carries the dependence on z0 and the parameters
+        if not r.requires_grad:
+            return z1
+        # Implicit function theorem: dz1 = -A^{-1} dr with A = I - h/2 J detached (one Newton correction).
+        return z1 - torch.linalg.solve(newton_matrix(z1), r.unsqueeze(-1)).squeeze(-1)
+
+    return step

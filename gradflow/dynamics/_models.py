@@ -1,0 +1,229 @@
+"""Learned dynamics: Hamiltonian networks, separable and port-Hamiltonian variants, the neural ODE (private)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._validation import check_choice, check_field_input, check_positive_int
+from ..potentials import MGradNetC, Potential, count_parameters, create_potential
+from ._systems import hamiltonian_field
+
+__all__ = ["HamiltonianNet", "NeuralODE", "PortHamiltonianNet", "SeparableHamiltonianNet",
+           "create_dynamics_model", "list_dynamics_models"]
+
+
+def _check_potential(module, name: str, dim: int | None = None) -> Potential:
+    if not isinstance(module, Potential):
+        raise ValueError(f"{name} must be a gradflow Potential (e.g. GradNetC), got {type(module).__name__}")
+    if not module.is_conservative:
+        raise ValueError(f"{name} must be conservative (a gradient field); {type(module).__name__} is not")
+    if dim is not None and module.dim != dim:
+        raise ValueError(f"{name} must act on R^{dim}, got dim={module.dim}")
+    return module
+
+
+class HamiltonianNet(nn.Module):
+    r"""dz/dt = J grad H(z) with grad H from a gradflow potential on z = (q, p) in R^{2n}.
+
+    Gradient networks (GradNetC, GradNetM, their monotone variants) give grad H in one forward pass, so
+    the field is exactly Hamiltonian by construction and training needs a single backward;
+    ``MLPPotential`` gives the Hamiltonian Neural Network (Greydanus et al. 2019) baseline (grad H by
+    autograd: a double backward in training); ``ICNN`` works too.
+
+    Args:
+        potential: a conservative :class:`~gradflow.potentials.Potential` on R^{2n}.
+
+    Example:
+        >>> from gradflow.potentials import GradNetC
+        >>> model = HamiltonianNet(GradNetC(2, width=16))
+        >>> z = torch.randn(5, 2)
+        >>> model(z).shape, model.hamiltonian(z).shape
+        (torch.Size([5, 2]), torch.Size([5]))
+    """
+
+    def __init__(self, potential: Potential):
+        super().__init__()
+        self.potential = _check_potential(potential, "potential")
+        if potential.dim % 2:
+            raise ValueError(f"the potential must act on the phase space R^(2n), got dim={potential.dim}")
+        self.dim = potential.dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """J grad H(z): (..., 2n) -> (..., 2n)."""
+        return hamiltonian_field(self.potential(z))
+
+    def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
+        """The learned energy H(z) (up to a constant): (..., 2n) -> (...)."""
+        return self.potential.energy(z)
+
+
+class SeparableHamiltonianNet(nn.Module):
+    r"""H(q, p) = T(p) + V(q), so dz/dt = (grad T(p), -grad V(q)); suits the symplectic splitting integrators.
+
+    Args:
+        kinetic: potential T on R^n; by default a monotone cascaded net (convex kinetic energy,
+            ``MGradNetC(n, width=32)``); pass any conservative Potential to override.
+        potential: potential V on R^n (any conservative Potential).
+
+    Example:
+        >>> from gradflow.potentials import GradNetC
+        >>> model = SeparableHamiltonianNet(potential=GradNetC(1, width=16))
+        >>> model(torch.randn(4, 2)).shape
+        torch.Size([4, 2])
+    """
+
+    def __init__(self, kinetic: Potential | None = None, potential: Potential | None = None):
+        super().__init__()
+        if potential is None:
+            raise ValueError("potential (the network for V(q)) is required")
+        self.potential = _check_potential(potential, "potential")
+        n = potential.dim
+        self.kinetic = MGradNetC(n, width=32) if kinetic is None else _check_potential(kinetic, "kinetic", n)
+        if next(self.kinetic.parameters()).dtype != next(self.potential.parameters()).dtype:
+            raise ValueError("kinetic and potential must have the same dtype")
+        self.dim = 2 * n
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """(grad T(p), -grad V(q)): (..., 2n) -> (..., 2n)."""
+        check_field_input(z, self.dim, name="z")
+        n = self.dim // 2
+        return torch.cat([self.kinetic(z[..., n:]), -self.potential(z[..., :n])], -1)
+
+    def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
+        """T(p) + V(q): (..., 2n) -> (...)."""
+        check_field_input(z, self.dim, name="z")
+        n = self.dim // 2
+        return self.kinetic.energy(z[..., n:]) + self.potential.energy(z[..., :n])
+
+
+class NeuralODE(nn.Module):
+    """An unstructured learned field dz/dt = f(z) (the neural ODE baseline), e.g. around ``MLPField``.
+
+    It has no Hamiltonian: ``hamiltonian`` raises TypeError.
+
+    Example:
+        >>> from gradflow.potentials import MLPField
+        >>> NeuralODE(MLPField(2, widths=(16,)))(torch.randn(3, 2)).shape
+        torch.Size([3, 2])
+    """
+
+    def __init__(self, field: nn.Module):
+        super().__init__()
+        if not isinstance(field, nn.Module) or not isinstance(getattr(field, "dim", None), int):
+            raise ValueError(f"field must be an nn.Module with an integer dim (e.g. MLPField), got {field!r}")
+        self.field = field
+        self.dim = field.dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.field(z)
+
+    def hamiltonian(self, z):
+        raise TypeError("NeuralODE learns an unstructured field and has no Hamiltonian")
+
+
+class PortHamiltonianNet(nn.Module):
+    r"""Port-Hamiltonian dynamics dz/dt = (J - R) grad H(z) + [0; G(q) u] with R = L L^T PSD (learned).
+
+    ``dH/dt = -grad H^T R grad H + grad_p H^T G(q) u``: without input the learned energy never increases.
+
+    Args:
+        potential: a conservative Potential on R^{2n} giving grad H (as in :class:`HamiltonianNet`).
+        n_inputs: size m of the control u (0: no input term); G(q) is an n x m matrix from an MLP of q.
+        dissipation: ``"full"`` (R on all of z), ``"momentum"`` (R acts on p only, friction) or ``"none"``.
+        gain_width: hidden width of the MLP giving G(q).
+
+    ``forward(z, u=None)``: z (..., 2n), u (..., m) (zero when omitted). ``dissipation_matrix()`` is R.
+
+    Example:
+        >>> from gradflow.potentials import GradNetC
+        >>> model = PortHamiltonianNet(GradNetC(2, width=8), n_inputs=1)
+        >>> model(torch.randn(5, 2), torch.randn(5, 1)).shape
+        torch.Size([5, 2])
+    """
+
+    def __init__(self, potential: Potential, n_inputs: int = 0, dissipation: str = "momentum",
+                 gain_width: int = 32):
+        super().__init__()
+        self.potential = _check_potential(potential, "potential")
+        if potential.dim % 2:
+            raise ValueError(f"the potential must act on the phase space R^(2n), got dim={potential.dim}")
+        self.dim = potential.dim
+        n = self.dim // 2
+        self.n_inputs = check_positive_int(n_inputs, "n_inputs", minimum=0)
+        self.dissipation = check_choice(dissipation, "dissipation", ("full", "momentum", "none"))
+        reference = next(potential.parameters())
+        size = {"full": self.dim, "momentum": n, "none": 0}[dissipation]
+        # small initial damping: L = 0.1 I
+        self.dissipation_factor = nn.Parameter(0.1 * torch.eye(size, dtype=reference.dtype, device=reference.device))
+        if self.n_inputs:
+            check_positive_int(gain_width, "gain_width")
+            self.gain = nn.Sequential(nn.Linear(n, gain_width), nn.Tanh(), nn.Linear(gain_width, n * self.n_inputs))
+            self.gain.to(dtype=reference.dtype, device=reference.device)
+
+    def dissipation_matrix(self) -> torch.Tensor:
+        """R = L L^T (2n x 2n), symmetric PSD by construction (zero outside the damped block)."""
+        R = torch.zeros(self.dim, self.dim, dtype=self.dissipation_factor.dtype, device=self.dissipation_factor.device)
+        L = self.dissipation_factor.tril()
+        k = L.shape[0]
+        R[self.dim - k:, self.dim - k:] = L @ L.T
+        return R
+
+    def forward(self, z: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        grad = self.potential(z)
+        out = hamiltonian_field(grad) - grad @ self.dissipation_matrix()
+        if u is None or not self.n_inputs:
+            if u is not None:
+                raise ValueError("this model has no input (n_inputs=0) but u was given")
+            return out
+        check_field_input(u, self.n_inputs, next(self.potential.parameters()), "u")
+        n = self.dim // 2
+        G = self.gain(z[..., :n]).unflatten(-1, (n, self.n_inputs))
+        force = (G @ u.unsqueeze(-1)).squeeze(-1)
+        return out + torch.cat([torch.zeros_like(force), force], -1)
+
+    def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
+        return self.potential.energy(z)
+
+
+#: name -> one-line description of the models create_dynamics_model builds
+_MODELS = {
+    "hnn": "HamiltonianNet(MLPPotential): the HNN baseline (grad H by autograd)",
+    "gradnet_c": "HamiltonianNet(GradNetC)",
+    "gradnet_m": "HamiltonianNet(GradNetM)",
+    "mgradnet_c": "HamiltonianNet(MGradNetC): convex H",
+    "icnn": "HamiltonianNet(ICNN): convex H by autograd",
+    "separable_c": "SeparableHamiltonianNet(MGradNetC kinetic, GradNetC potential)",
+    "separable_m": "SeparableHamiltonianNet(MGradNetM kinetic, GradNetM potential)",
+    "neural_ode": "NeuralODE(MLPField): unstructured baseline",
+}
+
+
+def list_dynamics_models() -> dict[str, str]:
+    """Names accepted by :func:`create_dynamics_model` with a one-line description each."""
+    return dict(_MODELS)
+
+
+def create_dynamics_model(name: str, dim: int, n_params: int = 2000) -> nn.Module:
+    """A dynamics model on R^dim (dim = 2n) by name (see :func:`list_dynamics_models`), sized to about
+    ``n_params`` trainable parameters (split evenly between T and V for the separable models).
+
+    Example:
+        >>> model = create_dynamics_model("gradnet_c", 2, n_params=500)
+        >>> abs(count_parameters(model) - 500) < 20
+        True
+    """
+    check_choice(name, "dynamics model", _MODELS)
+    check_positive_int(dim, "dim")
+    check_positive_int(n_params, "n_params", minimum=10)
+    if dim % 2:
+        raise ValueError(f"dim is the phase-space size 2n and must be even, got {dim}")
+    if name.startswith("separable"):
+        kind = name[-1]
+        kinetic = create_potential(f"mgradnet_{kind}", dim // 2, n_params=n_params // 2)
+        potential = create_potential(f"gradnet_{kind}", dim // 2, n_params=n_params - count_parameters(kinetic))
+        return SeparableHamiltonianNet(kinetic, potential)
+    if name == "neural_ode":
+        return NeuralODE(create_potential("mlp_field", dim, n_params=n_params))
+    potential_name = {"hnn": "mlp_potential"}.get(name, name)
+    return HamiltonianNet(create_potential(potential_name, dim, n_params=n_params))

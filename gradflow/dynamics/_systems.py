@@ -1,0 +1,477 @@
+"""Known Hamiltonian systems, their high-accuracy simulation and trajectory data sets (private)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from .._validation import check_field_input, check_finite, check_positive_int
+
+__all__ = [
+    "DampedMassSpring",
+    "DoublePendulum",
+    "HamiltonianSystem",
+    "HenonHeiles",
+    "MassSpring",
+    "NBody",
+    "Pendulum",
+    "PortHamiltonianSystem",
+    "ThreeBody",
+    "TrajectoryData",
+    "TwoBody",
+    "symplectic_form",
+]
+
+
+def symplectic_form(dim: int, dtype=torch.float64, device=None) -> torch.Tensor:
+    """J = [[0, I], [-I, 0]] of size (dim, dim), dim = 2n, so that dz/dt = J grad H(z) for z = (q, p)."""
+    check_positive_int(dim, "dim")
+    if dim % 2:
+        raise ValueError(f"the state size must be even (z = (q, p)), got {dim}")
+    n = dim // 2
+    eye = torch.eye(n, dtype=dtype, device=device)
+    zero = torch.zeros(n, n, dtype=dtype, device=device)
+    return torch.cat([torch.cat([zero, eye], 1), torch.cat([-eye, zero], 1)], 0)
+
+
+def hamiltonian_field(grad: torch.Tensor) -> torch.Tensor:
+    """J grad H = (dH/dp, -dH/dq) for gradients (..., 2n)."""
+    n = grad.shape[-1] // 2
+    return torch.cat([grad[..., n:], -grad[..., :n]], -1)
+
+
+@dataclass(frozen=True)
+class TrajectoryData:
+    """Sampled trajectories of a system.
+
+    Attributes:
+        t: (T,) sample times, shared by every trajectory.
+        states: (N, T, 2n) observed states (the clean states plus Gaussian noise of std ``noise_std``).
+        derivatives: (N, T, 2n) exact time derivatives dz/dt at the clean states (the training targets of
+            derivative matching, as in the HNN reference protocol).
+        clean_states: (N, T, 2n) the noise-free states.
+    """
+
+    t: torch.Tensor
+    states: torch.Tensor
+    derivatives: torch.Tensor
+    clean_states: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.states.shape[0]
+
+    @property
+    def initial_states(self) -> torch.Tensor:
+        """(N, 2n) noise-free initial states."""
+        return self.clean_states[:, 0]
+
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(states, derivatives) flattened over trajectories and times: two (N T, 2n) tensors."""
+        d = self.states.shape[-1]
+        return self.states.reshape(-1, d), self.derivatives.reshape(-1, d)
+
+    def subset(self, index) -> TrajectoryData:
+        """The trajectories selected by ``index`` (indices, slice or boolean mask)."""
+        return replace(self, states=self.states[index], derivatives=self.derivatives[index],
+                       clean_states=self.clean_states[index])
+
+    def to(self, *args, **kwargs) -> TrajectoryData:
+        """Every tensor converted with ``Tensor.to(*args, **kwargs)`` (dtype and/or device)."""
+        return TrajectoryData(*(x.to(*args, **kwargs) for x in (self.t, self.states, self.derivatives,
+                                                                 self.clean_states)))
+
+
+class HamiltonianSystem:
+    r"""A Hamiltonian system dz/dt = J grad H(z) on z = (q, p) in R^{2n}, J = [[0, I], [-I, 0]].
+
+    Args:
+        hamiltonian: H as a torch function (..., 2n) -> (...), differentiable by autograd.
+        dim: the state size 2n (even).
+
+    ``vector_field(z)`` is J grad H by autograd; ``simulate(z0, t)`` integrates with scipy's DOP853
+    (rtol = atol = 1e-10 by default; relative error ~1e-9); ``dataset(...)`` samples trajectories and
+    exact derivatives with the HNN reference protocol's defaults where the subclass defines them
+    (:attr:`protocol`), split by trajectory.
+
+    Example:
+        >>> system = HamiltonianSystem(lambda z: (z ** 2).sum(-1), 2)   # H = q^2 + p^2
+        >>> system.vector_field(torch.tensor([1.0, 0.0]))
+        tensor([ 0., -2.])
+        >>> train, test = system.dataset(10, (0, 3), 30, seed=0, initial_state=torch.rand(10, 2))
+        >>> train.states.shape, test.states.shape
+        (torch.Size([5, 30, 2]), torch.Size([5, 30, 2]))
+    """
+
+    #: default arguments of :meth:`dataset` (the reference protocol's, where one exists)
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.0,
+                      "test_fraction": 0.5}
+
+    def __init__(self, hamiltonian, dim: int):
+        if not callable(hamiltonian):
+            raise ValueError(f"hamiltonian must be a callable (..., {dim}) -> (...), got {type(hamiltonian).__name__}")
+        self.dim = check_positive_int(dim, "dim")
+        if dim % 2:
+            raise ValueError(f"dim is the state size 2n of z = (q, p) and must be even, got {dim}")
+        self.hamiltonian = hamiltonian
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"
+
+    def energy(self, z: torch.Tensor) -> torch.Tensor:
+        """H(z): (..., 2n) -> (...)."""
+        check_field_input(z, self.dim, name="z")
+        return self.hamiltonian(z)
+
+    def gradient(self, z: torch.Tensor) -> torch.Tensor:
+        """grad H(z): (..., 2n) -> (..., 2n), by autograd (differentiable when z requires grad)."""
+        check_field_input(z, self.dim, name="z")
+        keep_graph = z.requires_grad and torch.is_grad_enabled()
+        with torch.enable_grad():
+            z_ = z if z.requires_grad else z.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.hamiltonian(z_).sum(), z_, create_graph=keep_graph)
+        return grad
+
+    def vector_field(self, z: torch.Tensor) -> torch.Tensor:
+        """dz/dt = J grad H(z): (..., 2n) -> (..., 2n)."""
+        return hamiltonian_field(self.gradient(z))
+
+    __call__ = vector_field
+
+    def sample_initial_states(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, 2n) float64 initial states of the reference protocol (subclasses define it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no default initial states; pass initial_state")
+
+    def simulate(self, z0: torch.Tensor, t, *, rtol: float = 1e-10, atol: float = 1e-10,
+                 chunk_size: int = 64) -> torch.Tensor:
+        """Integrate from z0 (..., 2n) over the times ``t`` (1-D, monotone) with scipy's DOP853.
+
+        Returns (len(t), \\*z0.shape) in z0's dtype and device. The integration runs in float64 on the
+        CPU, ``chunk_size`` initial states per solver call (one error control per chunk, so a hard
+        trajectory does not slow down the others). Raises RuntimeError if scipy fails.
+        """
+        check_positive_int(chunk_size, "chunk_size")
+        from scipy.integrate import solve_ivp
+
+        from ._integrate import _check_state_and_time
+
+        check_field_input(z0, self.dim, name="z0")
+        t = _check_state_and_time(z0, t)
+        batch_shape = z0.shape[:-1]
+        y0 = z0.detach().to("cpu", torch.float64).reshape(-1)
+        times = t.detach().to("cpu", torch.float64).numpy()
+        if len(times) == 1:
+            return z0.detach().clone().unsqueeze(0)
+
+        def rhs(_, y):
+            with torch.no_grad():
+                return self.vector_field(torch.from_numpy(y).view(-1, self.dim)).reshape(-1).numpy()
+
+        pieces = []
+        for chunk in y0.split(chunk_size * self.dim):
+            sol = solve_ivp(rhs, (times[0], times[-1]), chunk.numpy(), method="DOP853", t_eval=times,
+                            rtol=rtol, atol=atol)
+            if not sol.success:
+                raise RuntimeError(f"{type(self).__name__}.simulate failed: {sol.message}")
+            pieces.append(torch.from_numpy(np.ascontiguousarray(sol.y.T)))
+        out = torch.cat(pieces, -1).reshape(len(times), *batch_shape, self.dim)
+        return out.to(dtype=z0.dtype, device=z0.device)
+
+    def dataset(self, n_trajectories: int | None = None, t_span=None, n_points: int | None = None,
+                noise_std: float | None = None, seed: int = 0, *, initial_state=None,
+                test_fraction: float | None = None, dtype: torch.dtype = torch.float32
+                ) -> tuple[TrajectoryData, TrajectoryData]:
+        """Sample trajectories and split them by trajectory into (train, test).
+
+        ``n_trajectories`` trajectories start from ``initial_state`` ((N, 2n) tensor, or a callable
+        ``(n, generator) -> (n, 2n)``; default :meth:`sample_initial_states`), are simulated on
+        ``n_points`` equally spaced times in ``t_span``; the targets are the exact derivatives at the clean
+        states and the observed states get Gaussian noise of std ``noise_std``. The first
+        ``round((1 - test_fraction) N)`` trajectories train, the rest test. Unset arguments take
+        :attr:`protocol`'s values; everything is seeded by ``seed``.
+        """
+        p = self.protocol
+        n_trajectories = check_positive_int(p["n_trajectories"] if n_trajectories is None else n_trajectories,
+                                            "n_trajectories")
+        n_points = check_positive_int(p["n_points"] if n_points is None else n_points, "n_points")
+        noise_std = float(p["noise_std"] if noise_std is None else noise_std)
+        test_fraction = float(p["test_fraction"] if test_fraction is None else test_fraction)
+        t0, t1 = (float(v) for v in (p["t_span"] if t_span is None else t_span))
+        if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
+            raise ValueError(f"t_span must be (t0, t1) with t0 < t1, got {(t0, t1)}")
+        if not (noise_std >= 0 and math.isfinite(noise_std)):
+            raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std}")
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+        n_train = round((1.0 - test_fraction) * n_trajectories)
+        if not 0 < n_train < n_trajectories:
+            raise ValueError(f"{n_trajectories} trajectories cannot be split with test_fraction={test_fraction}")
+        generator = torch.Generator().manual_seed(seed)
+        if initial_state is None:
+            z0 = self.sample_initial_states(n_trajectories, generator)
+        elif callable(initial_state):
+            z0 = initial_state(n_trajectories, generator)
+        else:
+            z0 = initial_state
+        check_field_input(z0, self.dim, name="initial_state")
+        if z0.shape != (n_trajectories, self.dim):
+            raise ValueError(f"initial_state must have shape ({n_trajectories}, {self.dim}), got {tuple(z0.shape)}")
+        t = torch.linspace(t0, t1, n_points, dtype=torch.float64)
+        clean = self.simulate(z0.to(torch.float64), t).transpose(0, 1)  # (N, T, 2n)
+        with torch.no_grad():
+            derivatives = self.vector_field(clean)
+        states = clean + noise_std * torch.randn(clean.shape, generator=generator, dtype=torch.float64)
+        data = TrajectoryData(t, states, derivatives, clean).to(dtype)
+        return data.subset(slice(0, n_train)), data.subset(slice(n_train, None))
+
+
+class PortHamiltonianSystem(HamiltonianSystem):
+    r"""A dissipative (port-Hamiltonian, no input) system dz/dt = (J - R) grad H(z) with R PSD constant.
+
+    dH/dt = -grad H^T R grad H <= 0: energy decays. ``dissipation`` is R, a (2n, 2n) PSD matrix.
+    """
+
+    def __init__(self, hamiltonian, dim: int, dissipation: torch.Tensor):
+        super().__init__(hamiltonian, dim)
+        R = torch.as_tensor(dissipation, dtype=torch.float64)
+        if R.shape != (dim, dim):
+            raise ValueError(f"dissipation must be a ({dim}, {dim}) matrix, got {tuple(R.shape)}")
+        check_finite(R, "dissipation")
+        if not torch.allclose(R, R.T) or float(torch.linalg.eigvalsh(R).min()) < -1e-12:
+            raise ValueError("dissipation must be symmetric positive semidefinite")
+        self.dissipation = R
+
+    def vector_field(self, z):
+        grad = self.gradient(z)
+        return hamiltonian_field(grad) - grad @ self.dissipation.to(grad.dtype)
+
+    __call__ = vector_field
+
+
+def _uniform(generator, n, low, high):
+    return low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
+
+
+def _on_circle(generator, n, radius_low, radius_high):
+    """HNN's 1-D initial states: a uniform direction scaled to a radius uniform in [low, high]."""
+    direction = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
+    radius = _uniform(generator, n, radius_low, radius_high)
+    return direction / direction.norm(dim=-1, keepdim=True) * radius.unsqueeze(-1)
+
+
+class MassSpring(HamiltonianSystem):
+    """Ideal mass-spring, H = p^2 / (2 m) + k q^2 / 2; the defaults m = 1/2, k = 2 give HNN's H = q^2 + p^2.
+
+    Reference protocol: 50 trajectories on [0, 3] with 30 points, initial radius uniform in [0.1, 1],
+    state noise std 0.1, half of the trajectories for testing.
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.1, "test_fraction": 0.5}
+
+    def __init__(self, mass: float = 0.5, stiffness: float = 2.0):
+        self.mass, self.stiffness = float(mass), float(stiffness)
+        if not (self.mass > 0 and self.stiffness > 0):
+            raise ValueError(f"mass and stiffness must be > 0, got {mass}, {stiffness}")
+        super().__init__(self._hamiltonian, 2)
+
+    def _hamiltonian(self, z):
+        return z[..., 1] ** 2 / (2 * self.mass) + 0.5 * self.stiffness * z[..., 0] ** 2
+
+    def sample_initial_states(self, n, generator):
+        return _on_circle(generator, n, 0.1, 1.0)
+
+
+class Pendulum(HamiltonianSystem):
+    """Ideal pendulum, H = p^2 / (2 m l^2) + m g l (1 - cos q); the defaults (m, l, g) = (1/2, 1, 6) give
+    HNN's H = 3 (1 - cos q) + p^2.
+
+    Reference protocol: 50 trajectories on [0, 3] with 45 points, initial radius uniform in [1.3, 2.3],
+    state noise std 0.1, half for testing.
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 45, "noise_std": 0.1, "test_fraction": 0.5}
+
+    def __init__(self, mass: float = 0.5, length: float = 1.0, gravity: float = 6.0):
+        self.mass, self.length, self.gravity = float(mass), float(length), float(gravity)
+        if not (self.mass > 0 and self.length > 0 and self.gravity >= 0):
+            raise ValueError(f"need mass > 0, length > 0, gravity >= 0, got {mass}, {length}, {gravity}")
+        super().__init__(self._hamiltonian, 2)
+
+    def _hamiltonian(self, z):
+        m, l, g = self.mass, self.length, self.gravity
+        return z[..., 1] ** 2 / (2 * m * l * l) + m * g * l * (1 - torch.cos(z[..., 0]))
+
+    def sample_initial_states(self, n, generator):
+        return _on_circle(generator, n, 1.3, 2.3)
+
+
+class DoublePendulum(HamiltonianSystem):
+    r"""Planar double pendulum (non-separable: the kinetic energy depends on q1 - q2), z = (q1, q2, p1, p2):
+
+        H = [m2 l2^2 p1^2 + (m1 + m2) l1^2 p2^2 - 2 m2 l1 l2 p1 p2 cos(q1 - q2)]
+            / [2 m2 l1^2 l2^2 (m1 + m2 sin^2(q1 - q2))] - (m1 + m2) g l1 cos q1 - m2 g l2 cos q2.
+
+    Default data: 50 trajectories on [0, 10] with 100 points, angles uniform in [-1, 1], momenta uniform
+    in [-0.5, 0.5], no noise, half for testing (HNN has no double-pendulum protocol).
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 10.0), "n_points": 100, "noise_std": 0.0,
+                "test_fraction": 0.5}
+
+    def __init__(self, masses=(1.0, 1.0), lengths=(1.0, 1.0), gravity: float = 1.0):
+        (self.m1, self.m2), (self.l1, self.l2), self.gravity = map(float, masses), map(float, lengths), float(gravity)
+        if min(self.m1, self.m2, self.l1, self.l2) <= 0 or self.gravity < 0:
+            raise ValueError("masses and lengths must be > 0 and gravity >= 0")
+        super().__init__(self._hamiltonian, 4)
+
+    def _hamiltonian(self, z):
+        q1, q2, p1, p2 = z.unbind(-1)
+        m1, m2, l1, l2, g = self.m1, self.m2, self.l1, self.l2, self.gravity
+        c = torch.cos(q1 - q2)
+        s2 = torch.sin(q1 - q2) ** 2
+        kinetic = (m2 * l2**2 * p1**2 + (m1 + m2) * l1**2 * p2**2 - 2 * m2 * l1 * l2 * p1 * p2 * c) / (
+            2 * m2 * l1**2 * l2**2 * (m1 + m2 * s2))
+        return kinetic - (m1 + m2) * g * l1 * torch.cos(q1) - m2 * g * l2 * torch.cos(q2)
+
+    def sample_initial_states(self, n, generator):
+        q = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
+        p = torch.rand(n, 2, generator=generator, dtype=torch.float64) - 0.5
+        return torch.cat([q, p], -1)
+
+
+class NBody(HamiltonianSystem):
+    r"""Planar gravitational n-body problem with unit masses and G = 1, z = (q_1, .., q_n, p_1, .., p_n),
+    q_i, p_i in R^2:  H = sum_i |p_i|^2 / 2 - sum_{i<j} 1 / |q_i - q_j|."""
+
+    def __init__(self, n_bodies: int):
+        self.n_bodies = check_positive_int(n_bodies, "n_bodies", minimum=2)
+        pairs = torch.triu_indices(n_bodies, n_bodies, offset=1)
+        self._pairs = (pairs[0], pairs[1])
+        super().__init__(self._hamiltonian, 4 * n_bodies)
+
+    def _hamiltonian(self, z):
+        k = 2 * self.n_bodies
+        q = z[..., :k].unflatten(-1, (self.n_bodies, 2))
+        i, j = self._pairs
+        distance = (q[..., i, :] - q[..., j, :]).norm(dim=-1)
+        return 0.5 * z[..., k:].square().sum(-1) - (1.0 / distance).sum(-1)
+
+    def gradient(self, z):
+        # closed form (faster than autograd inside scipy's solver): dH/dq_i = sum_j (q_i - q_j) / |q_i - q_j|^3
+        check_field_input(z, self.dim, name="z")
+        k = 2 * self.n_bodies
+        q = z[..., :k].unflatten(-1, (self.n_bodies, 2))
+        diff = q.unsqueeze(-2) - q.unsqueeze(-3)  # (..., n, n, 2): q_i - q_j
+        eye = torch.eye(self.n_bodies, dtype=z.dtype, device=z.device).unsqueeze(-1)
+        inv_cube = (diff.square().sum(-1, keepdim=True) + eye).pow(-1.5) * (1 - eye)
+        return torch.cat([(diff * inv_cube).sum(-2).flatten(-2), z[..., k:]], -1)
+
+
+def _rotate(v, angle):
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], -1)
+
+
+class TwoBody(NBody):
+    """Two bodies on near-circular orbits (HNN's two-body task), z = (q1, q2, p1, p2) in R^8.
+
+    Reference protocol: 1000 trajectories on [0, 20] with 50 points; body 1 at a position with
+    coordinates uniform in [0.5, 1.5], body 2 opposite, circular-orbit velocities scaled by
+    (1 + 0.05 N(0, 1)); no noise; 20% of the trajectories for testing.
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 1000, "t_span": (0.0, 20.0), "n_points": 50, "noise_std": 0.0,
+                "test_fraction": 0.2}
+
+    def __init__(self):
+        super().__init__(2)
+
+    def sample_initial_states(self, n, generator):
+        pos = 0.5 + torch.rand(n, 2, generator=generator, dtype=torch.float64)
+        r = pos.norm(dim=-1, keepdim=True)
+        vel = _rotate(pos, math.pi / 2) / (2 * r**1.5)
+        vel = vel * (1 + 0.05 * torch.randn(n, 1, generator=generator, dtype=torch.float64))
+        return torch.cat([pos, -pos, vel, -vel], -1)
+
+
+class ThreeBody(NBody):
+    """Three bodies near the circular Lagrange configuration (HNN's three-body task), z in R^12.
+
+    Reference protocol: 5000 trajectories on [0, 5] with 20 points; bodies at 120 degrees on a circle of
+    radius uniform in [0.9, 1.2], circular-orbit velocities perturbed by factors uniform in [0.8, 1.2]
+    per component; no noise; 20% for testing.
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 5000, "t_span": (0.0, 5.0), "n_points": 20, "noise_std": 0.0,
+                "test_fraction": 0.2}
+
+    def __init__(self):
+        super().__init__(3)
+
+    def sample_initial_states(self, n, generator):
+        direction = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
+        r = 0.9 + 0.3 * torch.rand(n, 1, generator=generator, dtype=torch.float64)
+        p1 = direction / direction.norm(dim=-1, keepdim=True) * r
+        # |q_i - q_j| = sqrt(3) r, net inward force sqrt(3) / (3 r^2) = v^2 / r: v = 3^(-1/4) r^(-1/2)
+        v1 = _rotate(p1, math.pi / 2) / r**1.5 * math.sqrt(math.sin(math.pi / 3) / (2 * math.cos(math.pi / 6) ** 2))
+        positions = [p1, _rotate(p1, 2 * math.pi / 3), _rotate(p1, 4 * math.pi / 3)]
+        velocities = [v1, _rotate(v1, 2 * math.pi / 3), _rotate(v1, 4 * math.pi / 3)]
+        velocities = [v * (1 + 0.2 * (2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1))
+                      for v in velocities]
+        return torch.cat([*positions, *velocities], -1)
+
+
+class HenonHeiles(HamiltonianSystem):
+    """Henon-Heiles, H = (px^2 + py^2) / 2 + (x^2 + y^2) / 2 + lam (x^2 y - y^3 / 3), z = (x, y, px, py).
+
+    Default data: 50 bounded trajectories on [0, 20] with 100 points at energies uniform in [0.02, 0.15]
+    (below the escape energy 1 / (6 lam^2) for lam = 1), no noise, half for testing.
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 20.0), "n_points": 100, "noise_std": 0.0,
+                "test_fraction": 0.5}
+
+    def __init__(self, coupling: float = 1.0):
+        self.coupling = float(coupling)
+        super().__init__(self._hamiltonian, 4)
+
+    def _hamiltonian(self, z):
+        x, y, px, py = z.unbind(-1)
+        return 0.5 * (px**2 + py**2 + x**2 + y**2) + self.coupling * (x**2 * y - y**3 / 3)
+
+    def sample_initial_states(self, n, generator):
+        energy = _uniform(generator, n, 0.02, 0.15) / max(self.coupling, 1.0) ** 2
+        q = torch.zeros(n, 2, dtype=torch.float64)
+        todo = torch.ones(n, dtype=torch.bool)
+        while bool(todo.any()):  # rejection: positions with V(q) < E
+            trial = 0.6 * (2 * torch.rand(int(todo.sum()), 2, generator=generator, dtype=torch.float64) - 1)
+            x, y = trial.unbind(-1)
+            ok = 0.5 * (x**2 + y**2) + self.coupling * (x**2 * y - y**3 / 3) < energy[todo]
+            index = todo.nonzero().squeeze(-1)[ok]
+            q[index] = trial[ok]
+            todo[index] = False
+        x, y = q.unbind(-1)
+        speed = (2 * (energy - 0.5 * (x**2 + y**2) - self.coupling * (x**2 * y - y**3 / 3))).sqrt()
+        angle = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+        return torch.cat([q, torch.stack([speed * angle.cos(), speed * angle.sin()], -1)], -1)
+
+
+class DampedMassSpring(PortHamiltonianSystem):
+    """Mass-spring with linear friction on the momentum: dq/dt = p / m, dp/dt = -k q - gamma p / m, i.e.
+    (J - R) grad H with H = p^2 / (2 m) + k q^2 / 2 and R = diag(0, gamma). Default data as
+    :class:`MassSpring` (noise-free)."""
+
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.0, "test_fraction": 0.5}
+
+    def __init__(self, damping: float = 0.1, mass: float = 0.5, stiffness: float = 2.0):
+        if not damping >= 0:
+            raise ValueError(f"damping must be >= 0, got {damping}")
+        self.spring = MassSpring(mass, stiffness)
+        self.damping = float(damping)
+        super().__init__(self.spring.hamiltonian, 2, torch.diag(torch.tensor([0.0, self.damping])))
+
+    def sample_initial_states(self, n, generator):
+        return self.spring.sample_initial_states(n, generator)

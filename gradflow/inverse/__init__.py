@@ -1,0 +1,60 @@
+"""Inverse problems with learned convex priors from gradient networks.
+
+Solve y = A x + noise by minimising 1/2 ||A x - y||^2 + lam R(x):
+
+* :mod:`~gradflow.inverse.operators`: forward operators with exact adjoints (denoising, blur,
+  inpainting, super-resolution, compressed sensing, undersampled Fourier);
+* :mod:`~gradflow.inverse.priors`: :class:`GradNetPrior` (convex, its gradient a convolutional monotone
+  gradient network), :class:`GradStepPrior` (non-convex, a gradient-step denoiser), total variation and
+  Tikhonov;
+* :func:`solve` (accelerated / proximal / plug-and-play solvers with certified step sizes),
+  :func:`select_lam`;
+* :func:`train_prior` (a prior trained as an unrolled denoiser through :func:`gradflow.train.fit`),
+  patch datasets from bundled images, :func:`psnr` and :func:`ssim`.
+
+Example:
+    >>> from gradflow.inverse import Denoising, TotalVariation, solve
+    >>> x = torch.rand(1, 1, 32, 32); y = Denoising().measure(x, 0.1)
+    >>> solve(y, Denoising(), TotalVariation(), lam=0.05, method="fista").x.shape
+    torch.Size([1, 1, 32, 32])
+"""
+
+from ._metrics import psnr, ssim
+from ._solvers import METHODS, LamSelection, SolveResult, objective, select_lam, solve
+from .operators import (
+    MRI,
+    Blur,
+    CompressedSensing,
+    Denoising,
+    Downsampling,
+    Inpainting,
+    LinearOperator,
+    gaussian_kernel,
+    motion_kernel,
+)
+from .priors import GradNetPrior, GradStepPrior, Prior, Tikhonov, TotalVariation
+
+__all__ = [
+    "METHODS",
+    "MRI",
+    "Blur",
+    "CompressedSensing",
+    "Denoising",
+    "Downsampling",
+    "GradNetPrior",
+    "GradStepPrior",
+    "Inpainting",
+    "LamSelection",
+    "LinearOperator",
+    "Prior",
+    "SolveResult",
+    "Tikhonov",
+    "TotalVariation",
+    "gaussian_kernel",
+    "motion_kernel",
+    "objective",
+    "psnr",
+    "select_lam",
+    "solve",
+    "ssim",
+]

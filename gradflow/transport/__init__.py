@@ -1,0 +1,31 @@
+"""Optimal transport maps as gradients of convex potentials (Brenier), with POT as the exact reference.
+
+* :func:`fit_ot_map` fits T = grad psi, psi convex, from samples, samplers or densities, by the semi-dual
+  (``"dual"``), minibatch-plan regression (``"plan"``) or the Monge-Ampere equation (``"monge_ampere"``),
+  and returns an :class:`OTMap` (forward, inverse, potential, McCann interpolation, cost, save/load).
+* Metrics: :func:`l2_uvp`, :func:`cosine_similarity`, :func:`w2` (exact or entropic, via POT),
+  :func:`gaussian_map` (closed form) and :func:`bures_map` (the linear baseline from samples).
+* :mod:`gradflow.transport.benchmarks`: known-truth pairs (Gaussian -> Gaussian and a Gaussian mixture
+  pushed through a known strongly convex potential) at any dimension.
+"""
+
+from . import benchmarks
+from ._fit import METHODS, fit_ot_map
+from ._map import OTMap
+from ._metrics import AffineMap, bures_map, cosine_similarity, gaussian_map, l2_uvp, w2
+from ._potential import BrenierNet, default_net
+
+__all__ = [
+    "METHODS",
+    "AffineMap",
+    "BrenierNet",
+    "OTMap",
+    "benchmarks",
+    "bures_map",
+    "cosine_similarity",
+    "default_net",
+    "fit_ot_map",
+    "gaussian_map",
+    "l2_uvp",
+    "w2",
+]

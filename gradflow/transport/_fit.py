@@ -1,0 +1,283 @@
+"""fit_ot_map: fit an OT map as the gradient of a convex network, through gradflow.train.fit (private)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+
+import torch
+from torch import distributions as D
+
+from .._validation import check_choice, check_positive_int
+from ..potentials import ConvergenceError, MonotonePotential
+from ..train import fit
+from ._map import POTENTIAL_NAMES, OTMap, build_potential
+from ._metrics import bures_map, check_samples, sinkhorn_plan
+from ._potential import BrenierNet
+
+__all__ = ["METHODS", "fit_ot_map"]
+
+#: method -> one-line description (see :func:`fit_ot_map`)
+METHODS = {
+    "dual": "sample-based semi-dual: min E_P psi + E_Q psi*, psi* by exact Newton inversion",
+    "monge_ampere": "density-based: |log det J_T(x) - log p(x) + log q(T(x))|, analytic log-det (needs log_prob)",
+    "plan": "regress T on barycentric projections of minibatch exact (POT emd) or entropic OT plans",
+}
+_METHOD_OPTIONS = {"dual": {"inverse_iters"}, "monge_ampere": set(), "plan": {"plan", "reg"}}
+_DEFAULT_BATCH = {"dual": 512, "monge_ampere": 512, "plan": 512}
+_DEFAULT_LR = {"dual": 1e-2, "monge_ampere": 1e-3, "plan": 1e-2}
+_FIT_OPTIONS = set(inspect.signature(fit).parameters) - {
+    "model", "loss", "data", "steps", "epochs", "batch_size", "lr", "max_time", "seed", "device", "progress",
+    "val_data", "val_loss", "val_grad", "early_stopping",
+}
+_MOMENT_SAMPLES = 20_000
+
+
+class _Law:
+    """A probability law given as samples, a sampler callable or a torch Distribution, seen uniformly."""
+
+    def __init__(self, obj, name: str, dtype):
+        self.name, self.samples, self.log_prob = name, None, None
+        if isinstance(obj, torch.Tensor):
+            check_samples(obj, name)
+            if obj.shape[0] < obj.shape[1] + 1:
+                raise ValueError(
+                    f"{name} has {obj.shape[0]} samples in d={obj.shape[1]}; at least d + 1 = {obj.shape[1] + 1} "
+                    "are needed to estimate a covariance"
+                )
+            self.samples = obj.detach()
+            self.dim = obj.shape[1]
+            self.dtype = obj.dtype if dtype is None else dtype
+        elif isinstance(obj, D.Distribution):
+            if len(obj.event_shape) != 1 or len(obj.batch_shape) != 0:
+                raise ValueError(
+                    f"{name} must be a distribution over vectors (event_shape (d,), batch_shape ()), got "
+                    f"event_shape {tuple(obj.event_shape)} and batch_shape {tuple(obj.batch_shape)}"
+                )
+            self.dist, self.dim = obj, obj.event_shape[0]
+            self.dtype = torch.float32 if dtype is None else dtype
+            self.log_prob = obj.log_prob
+        elif callable(obj):
+            self.sampler = obj
+            probe = self._call_sampler(2)
+            self.dim = probe.shape[1]
+            self.dtype = probe.dtype if dtype is None else dtype
+        else:
+            raise ValueError(
+                f"{name} must be a tensor of samples (N, d), a callable sample(n) -> (n, d) tensor or a "
+                f"torch.distributions.Distribution; got {type(obj).__name__}"
+            )
+
+    def _call_sampler(self, n: int) -> torch.Tensor:
+        out = self.sampler(n)
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != n:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"{self.name}: sample({n}) must return a tensor of shape ({n}, d), got {got}")
+        return check_samples(out, f"{self.name} sample({n})")
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n samples; tensors are resampled with replacement using ``generator``; samplers and
+        distributions use torch's global generator (seeded by fit)."""
+        if self.samples is not None:
+            idx = torch.randint(self.samples.shape[0], (n,), generator=generator)
+            out = self.samples[idx.to(self.samples.device)].cpu()
+        elif hasattr(self, "dist"):
+            with torch.no_grad():
+                out = self.dist.sample((n,))
+        else:
+            out = self._call_sampler(n).detach()
+        return out.to(self.dtype)
+
+    def moment_samples(self, generator: torch.Generator) -> torch.Tensor:
+        if self.samples is not None and self.samples.shape[0] <= _MOMENT_SAMPLES:
+            return self.samples.to(self.dtype)
+        return self.draw(_MOMENT_SAMPLES, generator)
+
+
+def _resolve_method(method: str, source: _Law, target: _Law) -> str:
+    check_choice(method, "method", {"auto", *METHODS})
+    has_densities = source.log_prob is not None and target.log_prob is not None
+    if method == "auto":
+        return "monge_ampere" if has_densities else "dual"
+    if method == "monge_ampere" and not has_densities:
+        raise ValueError(
+            "method='monge_ampere' needs log-densities: pass source and target as torch.distributions "
+            "objects with log_prob (or use method='dual' or 'plan' for samples)"
+        )
+    return method
+
+
+def _make_potential(potential, dim: int, dtype) -> tuple[MonotonePotential, dict | None]:
+    if potential is None or isinstance(potential, str):
+        name = "brenier" if potential is None else potential
+        check_choice(name, "potential", POTENTIAL_NAMES)
+        spec = {"name": name, "dim": dim, "strong_convexity": 1e-3}
+        if name == "brenier":
+            spec["net"] = "mgradnet_m"
+        return build_potential(spec).to(dtype), spec
+    if not isinstance(potential, MonotonePotential):
+        raise ValueError(
+            f"potential must be None, one of {', '.join(POTENTIAL_NAMES)} or a MonotonePotential "
+            f"(a convex potential with inverse), got {type(potential).__name__}"
+        )
+    if potential.dim != dim:
+        raise ValueError(f"potential acts on R^{potential.dim} but the data are in R^{dim}")
+    return potential.to(dtype), None
+
+
+def _barycentric_targets(x: torch.Tensor, y: torch.Tensor, plan: str, reg: float) -> torch.Tensor:
+    """sum_j P_ij y_j / sum_j P_ij for the exact (POT ot.emd) or entropic (log Sinkhorn) plan between batches."""
+    with torch.no_grad():
+        cost = torch.cdist(x.double(), y.double()).square()
+        if plan == "exact":
+            import numpy as np
+            import ot
+
+            a, b = np.full(len(x), 1.0 / len(x)), np.full(len(y), 1.0 / len(y))
+            P = torch.from_numpy(ot.emd(a, b, cost.cpu().numpy(), numItermax=10_000_000)).to(cost.device)
+        else:
+            P = sinkhorn_plan(cost, reg)
+        return ((P @ y.double()) / P.sum(1, keepdim=True)).to(y.dtype)
+
+
+def _plan_loss(plan: str, reg: float):
+    def loss(model, batch):
+        x, y = batch
+        return (model(x) - _barycentric_targets(x, y, plan, reg)).square().sum(-1).mean()
+
+    return loss
+
+
+def _dual_loss(inverse_iters: int):
+    def conjugate(model, y):
+        with torch.no_grad():
+            try:
+                x_star = model.inverse(y, max_iter=inverse_iters)
+            except ConvergenceError as err:  # any x gives a lower bound <x, y> - psi(x) on psi*(y)
+                x_star = err.x
+        return (x_star * y).sum(-1) - model.energy(x_star)
+
+    def loss(model, batch):
+        x, y = batch
+        return model.energy(x).mean() + conjugate(model, y).mean()
+
+    return loss
+
+
+def _monge_ampere_loss(source: _Law, target: _Law):
+    def loss(model, x):
+        y = model(x)
+        log_q = target.log_prob(y.to(_law_dtype(target, y))).to(y.dtype)
+        log_p = source.log_prob(x.to(_law_dtype(source, x))).to(x.dtype)
+        return (model.logdet_jacobian(x) - log_p + log_q).abs().mean()
+
+    return loss
+
+
+def _law_dtype(law: _Law, like: torch.Tensor):
+    """The dtype the law's log_prob expects (that of its parameters), defaulting to the tensor's."""
+    for value in vars(law.dist).values():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value.dtype
+    return like.dtype
+
+
+def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: int = 2000,
+               batch_size: int | None = None, lr: float | None = None, max_time: float | None = None, seed: int = 0,
+               device="auto", progress: bool = True, dtype: torch.dtype | None = None, init: str = "bures",
+               **options) -> OTMap:
+    r"""Fit the optimal transport map (quadratic cost) from P to Q as T = grad psi with psi convex.
+
+    ``source`` (P) and ``target`` (Q) may each be a tensor of samples (N, d) (N >= d + 1; resampled with
+    replacement), a callable ``sample(n) -> (n, d)`` tensor, or a ``torch.distributions.Distribution``
+    over R^d (needed for ``"monge_ampere"``). By Brenier's theorem the optimal map is the unique gradient of a
+    convex function pushing P to Q, and a monotone gradient network is such a gradient by construction.
+
+    Methods (``method``):
+        * ``"dual"`` (samples; Makkuva et al. 2020, Korotin et al. 2019): minimise the semi-dual
+          E_P[psi(x)] + E_Q[psi*(y)] over convex psi, with psi*(y) = <x*, y> - psi(x*) and grad psi(x*) = y
+          solved exactly by Newton (the network is strongly convex, hence invertible). Unbiased; each step
+          costs a batched d x d Newton solve. Option ``inverse_iters`` (default 20).
+        * ``"plan"`` (samples; simplest, out-of-sample map for POT users): solve exact (``plan="exact"``,
+          ``ot.emd``) or entropic (``plan="entropic"``, ``reg`` relative to the mean cost, default 0.05) OT
+          between minibatches of P and Q and regress T(x) on the barycentric projection. Fast per step; the
+          minibatch plan is biased (the bias grows with d and shrinks with ``batch_size``).
+        * ``"monge_ampere"`` (densities; the GradNetOT paper): minimise
+          E_P | log det J_T(x) - log p(x) + log q(T(x)) | with the analytic log-determinant; needs both
+          ``log_prob``. Best when densities are known and d is small.
+        * ``"auto"``: ``"monge_ampere"`` when both inputs are distributions, ``"dual"`` otherwise.
+
+    The default ``potential`` is a :class:`BrenierNet` (PSD quadratic + mGradNet-M sized from d + 1e-3 x),
+    started at the Bures map between the sample moments (``init="bures"``; ``"none"`` keeps its own
+    initialisation); ``potential`` may also be "mgradnet_c", "mgradnet_m", "icnn" or any
+    :class:`~gradflow.potentials.MonotonePotential` (then ``init`` applies only to a BrenierNet).
+
+    Training runs through :func:`gradflow.train.fit` with a sampler of fresh batches (``batch_size`` per
+    side; default 512) for ``steps`` Adam steps (learning rate ``lr``, default 1e-2, 1e-3 for
+    ``"monge_ampere"``) or until
+    ``max_time`` seconds; other keyword arguments go to ``fit`` (``scheduler``, ``grad_clip``,
+    ``checkpoint_dir``, ``history_path``, ``callbacks``, ...). ``dtype`` defaults to the samples' dtype
+    (float32 for distributions).
+
+    Returns:
+        :class:`OTMap` holding the trained network (on ``device``).
+
+    Example:
+        >>> x = torch.randn(2000, 2); y = x @ torch.tensor([[2.0, 0.5], [0.5, 1.0]]) + 1
+        >>> T = fit_ot_map(x, y, method="dual", steps=50, progress=False, device="cpu")
+        >>> (T(x) - y).square().sum(-1).mean() < 0.05
+        tensor(True)
+    """
+    check_positive_int(steps, "steps")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size", minimum=2)
+    check_choice(init, "init", {"bures", "none"})
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    src, tgt = _Law(source, "source", dtype), _Law(target, "target", dtype)
+    if src.dim != tgt.dim:
+        raise ValueError(f"source and target must have the same dimension, got {src.dim} and {tgt.dim}")
+    dtype = src.dtype if dtype is None else dtype
+    src.dtype = tgt.dtype = dtype
+    method = _resolve_method(method, src, tgt)
+    allowed = _METHOD_OPTIONS[method]
+    unknown = sorted(set(options) - allowed - _FIT_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)} for method {method!r}; method options: "
+            f"{', '.join(sorted(allowed)) or 'none'}; other options go to gradflow.train.fit"
+        )
+    method_opts = {k: options.pop(k) for k in list(options) if k in allowed}
+    model, spec = _make_potential(potential, src.dim, dtype)
+    generator = torch.Generator().manual_seed(seed)
+    if init == "bures" and isinstance(model, BrenierNet):
+        T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
+        params = next(model.parameters())
+        model.init_affine(*(t.to(dtype=params.dtype, device=params.device)
+                            for t in (T0.matrix, T0.mean_in, T0.mean_out)))
+    batch = batch_size or _DEFAULT_BATCH[method]
+    if method == "plan":
+        plan = check_choice(method_opts.get("plan", "exact"), "plan", {"exact", "entropic"})
+        reg = method_opts.get("reg", 0.05)
+        if not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg > 0):
+            raise ValueError(f"reg must be a finite number > 0, got {reg!r}")
+        loss = _plan_loss(plan, float(reg))
+    elif method == "dual":
+        loss = _dual_loss(check_positive_int(method_opts.get("inverse_iters", 20), "inverse_iters"))
+    else:
+        loss = _monge_ampere_loss(src, tgt)
+
+    if method == "monge_ampere":
+        def data(g):
+            return src.draw(batch, g)
+    else:
+        def data(g):
+            return src.draw(batch, g), tgt.draw(batch, g)
+
+    start = time.perf_counter()
+    lr = _DEFAULT_LR[method] if lr is None else lr
+    result = fit(model, loss, data, steps=steps, lr=lr, max_time=max_time, seed=seed, device=device,
+                 progress=progress, **options)
+    return OTMap(result.model, method=method, spec=spec, history=result.history, steps=result.steps,
+                 stop_reason=result.stop_reason, seconds=time.perf_counter() - start)

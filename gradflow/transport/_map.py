@@ -1,0 +1,129 @@
+"""OTMap: a fitted optimal transport map T = grad psi with psi convex (private)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from ..potentials import MonotonePotential, create_potential
+from ..train import CheckpointError, load_checkpoint, save_checkpoint
+from ._potential import BrenierNet, default_net
+
+__all__ = ["OTMap", "build_potential"]
+
+_FORMAT = "gradflow.transport.OTMap/1"
+#: names accepted for ``potential`` in :func:`fit_ot_map` (besides a MonotonePotential instance)
+POTENTIAL_NAMES = ("brenier", "icnn", "mgradnet_c", "mgradnet_m")
+
+
+def build_potential(spec: dict) -> MonotonePotential:
+    """Rebuild a potential from the spec stored with an :class:`OTMap` (``{"name", "dim", ...}``)."""
+    name, dim = spec["name"], spec["dim"]
+    mu = spec.get("strong_convexity", 0.0)
+    if name == "brenier":
+        return BrenierNet(dim, default_net(dim, spec["net"]), strong_convexity=mu)
+    if name not in POTENTIAL_NAMES:
+        raise ValueError(f"unknown potential {name!r}; valid: {', '.join(POTENTIAL_NAMES)}")
+    return create_potential(name, dim, strong_convexity=mu)
+
+
+class OTMap:
+    r"""An optimal transport map T = grad psi from P to Q, psi convex (returned by :func:`fit_ot_map`).
+
+    * ``T(x)``: (..., d) -> (..., d), the map, one forward pass of the monotone network;
+    * ``T.inverse(y)``: T^{-1}(y) = grad psi^*(y), by Newton on the strongly convex psi (the map from Q to P);
+    * ``T.potential(x)``: psi(x), (..., d) -> (...), the Brenier potential (up to a constant);
+    * ``T.interpolate(x, t)``: McCann's displacement interpolation (1 - t) x + t T(x), the geodesic
+      between P (t = 0) and Q (t = 1) in W2;
+    * ``T.transport_cost(x)``: mean ||T(x) - x||^2 over samples x ~ P, an estimate of W2^2(P, Q);
+    * ``T.save(path)`` / ``OTMap.load(path)``: a ``weights_only`` checkpoint.
+
+    Attributes: ``model`` (the :class:`~gradflow.potentials.MonotonePotential`), ``method``, ``history``,
+    ``steps``, ``stop_reason``, ``seconds`` (fit wall time), ``spec`` (how to rebuild ``model``, or None for a
+    user-supplied network).
+
+    Example:
+        >>> from gradflow.transport import fit_ot_map
+        >>> x = torch.randn(500, 2); y = 2 * x + 1
+        >>> T = fit_ot_map(x, y, method="plan", steps=20, progress=False, device="cpu")
+        >>> T(torch.zeros(1, 2)).shape, T.interpolate(torch.zeros(3, 2), 0.5).shape
+        (torch.Size([1, 2]), torch.Size([3, 2]))
+    """
+
+    def __init__(self, model: MonotonePotential, *, method: str = "unknown", spec: dict | None = None,
+                 history=(), steps: int = 0, stop_reason: str | None = None, seconds: float = 0.0):
+        if not isinstance(model, MonotonePotential):
+            raise ValueError(f"model must be a MonotonePotential, got {type(model).__name__}")
+        self.model, self.method, self.spec = model, method, spec
+        self.history, self.steps, self.stop_reason, self.seconds = list(history), steps, stop_reason, seconds
+
+    @property
+    def dim(self) -> int:
+        return self.model.dim
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
+        """T^{-1}(y), (..., d) -> (..., d); raises ConvergenceError if Newton does not converge."""
+        return self.model.inverse(y, tol=tol, max_iter=max_iter)
+
+    def potential(self, x: torch.Tensor) -> torch.Tensor:
+        """psi(x) with T = grad psi, (..., d) -> (...)."""
+        return self.model.energy(x)
+
+    def interpolate(self, x: torch.Tensor, t) -> torch.Tensor:
+        """McCann interpolation x_t = (1 - t) x + t T(x) for t in [0, 1]: a float, or a tensor broadcasting
+        against x's batch shape (...); returns (..., d). Pushing samples of P gives samples of the W2
+        geodesic P_t."""
+        tt = torch.as_tensor(t, dtype=x.dtype if isinstance(x, torch.Tensor) else None)
+        if not tt.is_floating_point() or not bool(((tt >= 0) & (tt <= 1)).all()):
+            raise ValueError(f"t must lie in [0, 1], got {t!r}")
+        y = self.model(x)
+        tt = tt.to(x.device).unsqueeze(-1) if tt.ndim else tt.to(x.device)
+        return x + tt * (y - x)
+
+    def transport_cost(self, x: torch.Tensor) -> float:
+        """mean_n ||T(x_n) - x_n||^2 over samples x (N, d) of P: the cost of T, ~W2^2(P, Q) if T is optimal."""
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] == 0:
+            raise ValueError(f"x must be a tensor of shape (N, {self.dim}) with N >= 1, got {getattr(x, 'shape', x)}")
+        with torch.no_grad():
+            return float((self.model(x) - x).square().sum(-1).mean())
+
+    def to(self, *args, **kwargs) -> OTMap:
+        """Move/cast the network (as ``torch.nn.Module.to``); returns self."""
+        self.model.to(*args, **kwargs)
+        return self
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the map to ``path`` (loads with ``torch.load(weights_only=True)``)."""
+        dtype = next(self.model.parameters()).dtype
+        history = [{k: v for k, v in h.items() if isinstance(v, (int, float, str)) or v is None}
+                   for h in self.history]
+        save_checkpoint(path, format=_FORMAT, spec=self.spec, dtype=str(dtype).removeprefix("torch."),
+                        state_dict={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                        method=self.method, history=history, steps=self.steps, stop_reason=self.stop_reason,
+                        seconds=self.seconds)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, model: MonotonePotential | None = None,
+             map_location="cpu") -> OTMap:
+        """Read a map written by :meth:`save`. A map fitted with a user-supplied network needs ``model``, a
+        network of the same architecture to load the weights into."""
+        state = load_checkpoint(path, map_location=map_location)
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise CheckpointError(f"{path} is not a gradflow OT map ({_FORMAT})")
+        if model is None:
+            if state["spec"] is None:
+                raise ValueError(f"{path} holds a user-supplied network: pass model= with the same architecture")
+            model = build_potential(state["spec"])
+        model = model.to(getattr(torch, state["dtype"]))
+        model.load_state_dict(state["state_dict"])
+        return cls(model, method=state["method"], spec=state["spec"], history=state["history"],
+                   steps=state["steps"], stop_reason=state["stop_reason"], seconds=state["seconds"])
+
+    def __repr__(self) -> str:
+        seconds = f"{self.seconds:.1f}" if math.isfinite(self.seconds) else "?"
+        return f"OTMap(dim={self.dim}, method={self.method!r}, steps={self.steps}, seconds={seconds})"

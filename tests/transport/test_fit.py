@@ -1,0 +1,156 @@
+import numpy as np
+import ot
+import pytest
+import torch
+
+from gradflow.potentials import MGradNetC
+from gradflow.testing import assert_inverse, assert_monotone
+from gradflow.transport import BrenierNet, OTMap, bures_map, fit_ot_map, l2_uvp, w2
+from gradflow.transport.benchmarks import create_pair
+
+FAST = {"progress": False, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def gaussian2():
+    pair = create_pair("gaussian", 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    return pair, pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(4000, g)
+
+
+@pytest.mark.parametrize("method, steps", [("dual", 150), ("plan", 40), ("monge_ampere", 150)])
+def test_gaussian_to_gaussian_recovers_closed_form(gaussian2, method, steps):
+    pair, x, y, x_test = gaussian2
+    source, target = (pair.source, pair.target) if method == "monge_ampere" else (x, y)
+    T = fit_ot_map(source, target, method=method, steps=steps, seed=0, **FAST)
+    assert T.method == method and T.steps == steps
+    with torch.no_grad():
+        assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < 1.0
+
+
+def test_dual_learns_the_gaussian_map_from_scratch(gaussian2):
+    # no Bures start: the network itself must learn the map
+    pair, x, y, x_test = gaussian2
+    identity = l2_uvp(lambda z: z, pair.true_map, x_test, pair.target_var)
+    T = fit_ot_map(x, y, method="dual", init="none", steps=300, seed=0, **FAST)
+    with torch.no_grad():
+        assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < min(1.0, identity / 50)
+
+
+def test_dual_beats_the_linear_map_on_the_mixture_pair():
+    pair = create_pair("mixture", 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x, y, x_test = pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(4000, g)
+    linear = l2_uvp(bures_map(x, y), pair.true_map, x_test, pair.target_var)
+    T = fit_ot_map(x, y, method="dual", steps=200, seed=0, **FAST)
+    with torch.no_grad():
+        fitted = l2_uvp(T, pair.true_map, x_test, pair.target_var)
+    assert fitted < 0.5 * linear, (fitted, linear)
+
+
+def test_agrees_with_pot_exact_plan_on_a_tiny_problem():
+    pair = create_pair("mixture", 2, seed=2)
+    g = torch.Generator().manual_seed(1)
+    n = 60
+    x = pair.sample_source(n, g, dtype=torch.float64)
+    y = pair.sample_target(n, g, dtype=torch.float64)
+    a = np.full(n, 1.0 / n)
+    plan = ot.emd(a, a, ot.dist(x.numpy(), y.numpy()))
+    matched = y[torch.from_numpy(plan.argmax(1))]
+    T = fit_ot_map(x, y, method="plan", batch_size=n, steps=300, seed=0, **FAST)
+    with torch.no_grad():
+        Tx = T(x)
+    # the fitted map sends most points nearest to their POT partner and has the exact transport cost
+    nearest = torch.cdist(Tx, y).argmin(1)
+    agreement = float((y[nearest] == matched).all(1).double().mean())
+    assert agreement > 0.8, agreement
+    assert T.transport_cost(x) == pytest.approx(w2(x, y, squared=True), rel=0.1)
+
+
+@pytest.fixture(scope="module")
+def fitted_map(gaussian2):
+    _, x, y, _ = gaussian2
+    return fit_ot_map(x.double(), y.double(), method="dual", steps=30, seed=0, **FAST)
+
+
+def test_fitted_map_is_monotone_invertible_and_interpolates(fitted_map, gaussian2):
+    T = fitted_map
+    x = gaussian2[1][:64].double()
+    assert_monotone(T.model, x)  # symmetric PSD Jacobian by construction
+    J = T.model.jacobian(x)
+    assert float(torch.linalg.eigvalsh(J).min()) >= T.model.strong_convexity * (1 - 1e-9)
+    with torch.no_grad():
+        y = T(x)
+        assert_inverse(T.model, y)
+        torch.testing.assert_close(T.inverse(y), x, rtol=1e-8, atol=1e-8)
+        torch.testing.assert_close(T.interpolate(x, 0.0), x)
+        torch.testing.assert_close(T.interpolate(x, 1.0), y)
+        t = torch.rand(64, dtype=torch.float64)
+        torch.testing.assert_close(T.interpolate(x, t), x + t[:, None] * (y - x))
+        assert T.potential(x).shape == (64,)
+        assert T.transport_cost(x) == pytest.approx(float((y - x).square().sum(-1).mean()))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        T.interpolate(x, 1.5)
+
+
+def test_save_and_load_round_trip(fitted_map, gaussian2, tmp_path):
+    x = gaussian2[1][:16].double()
+    fitted_map.save(tmp_path / "map.pt")
+    torch.load(tmp_path / "map.pt", weights_only=True)  # plain tensors and containers only
+    loaded = OTMap.load(tmp_path / "map.pt")
+    assert loaded.method == "dual" and loaded.steps == fitted_map.steps
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), fitted_map(x))
+
+
+def test_user_network_needs_a_template_to_load(tmp_path, gaussian2):
+    _, x, y, _ = gaussian2
+    net = BrenierNet(2, MGradNetC(2, width=8, depth=1), strong_convexity=0.01)
+    T = fit_ot_map(x, y, potential=net, method="dual", steps=5, **FAST)
+    T.save(tmp_path / "map.pt")
+    with pytest.raises(ValueError, match="model="):
+        OTMap.load(tmp_path / "map.pt")
+    template = BrenierNet(2, MGradNetC(2, width=8, depth=1), strong_convexity=0.01)
+    with torch.no_grad():
+        torch.testing.assert_close(OTMap.load(tmp_path / "map.pt", model=template)(x), T(x))
+
+
+def test_accepts_samplers_and_distributions():
+    pair = create_pair("gaussian", 2)
+    T = fit_ot_map(lambda n: pair.sample_source(n), lambda n: pair.sample_target(n), method="plan", steps=3,
+                   **FAST)
+    assert T.method == "plan"
+    assert fit_ot_map(pair.source, pair.target, steps=2, **FAST).method == "monge_ampere"  # auto
+    assert fit_ot_map(pair.source, pair.sample_target(100), steps=2, **FAST).method == "dual"
+
+
+_X = torch.randn(50, 2)
+
+
+@pytest.mark.parametrize(
+    "source, target, kwargs, match",
+    [
+        (_X, torch.randn(50, 3), {}, "same dimension"),
+        (_X[:2], _X, {}, "at least d \\+ 1"),
+        (_X.clone().index_fill_(0, torch.tensor([3]), float("nan")), _X, {}, "NaN"),
+        (_X.long(), _X, {}, "floating"),
+        (_X[0], _X, {}, r"\(N, d\)"),
+        ("samples.npy", _X, {}, "torch.distributions"),
+        (lambda n: torch.randn(n + 1, 2), _X, {}, "must return a tensor of shape"),
+        (_X, _X, {"method": "sinkhorn"}, "valid: auto, dual, monge_ampere, plan"),
+        (_X, _X, {"method": "monge_ampere"}, "log-densities"),
+        (_X, _X, {"plan": "exact"}, "unknown option"),
+        (_X, _X, {"method": "plan", "plan": "sliced"}, "valid: entropic, exact"),
+        (_X, _X, {"method": "plan", "reg": -1.0}, "reg"),
+        (_X, _X, {"potential": "mlp_field"}, "valid: brenier"),
+        (_X, _X, {"potential": MGradNetC(3)}, "R\\^3"),
+        (_X, _X, {"potential": torch.nn.Linear(2, 2)}, "MonotonePotential"),
+        (_X, _X, {"steps": 0}, "steps"),
+        (_X, _X, {"batch_size": 1}, "batch_size"),
+        (_X, _X, {"dtype": torch.int32}, "dtype"),
+        (_X, _X, {"init": "random"}, "valid: bures, none"),
+    ],
+)
+def test_bad_inputs_raise(source, target, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_ot_map(source, target, **FAST, **kwargs)
