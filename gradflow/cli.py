@@ -22,6 +22,7 @@ __all__ = ["COMMAND_MODULES", "main", "positive_int"]
 #: modules that register subcommands, in the order they appear in ``gradflow --help``
 COMMAND_MODULES = [
     "gradflow.potentials.commands",
+    "gradflow.transport.commands",
     "gradflow.vision.commands",
 ]
 

@@ -15,6 +15,7 @@ __all__ = ["SECTIONS", "run_demo"]
 #: f(report, *, quick, device, seed, max_time) and adds its text, tables, figures and summary metrics.
 SECTIONS = [
     ("gradient fields", "gradflow.potentials.demo:field_section"),
+    ("optimal transport", "gradflow.transport.demo:transport_section"),
     ("vision", "gradflow.vision.demo:vision_section"),
 ]
 

@@ -15,7 +15,6 @@ from torch import nn
 
 from .._validation import check_choice, check_finite, check_positive_int
 from ..potentials import ConvergenceError
-from ..potentials._base import autograd_jacobian
 
 __all__ = ["SPLITTING_METHODS", "TORCHDIFFEQ_METHODS", "SplittingTableau", "list_methods", "odeint"]
 
@@ -227,6 +226,19 @@ def _splitting_step(tableau: SplittingTableau):
     return step
 
 
+def _state_jacobian(f, z):
+    """Detached J[..., i, j] = d f(z)_i / d z_j of a field acting on each batch entry independently
+    (zero for a field that does not depend on z)."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        y = f(z)
+        if not y.requires_grad:
+            return torch.zeros(*z.shape, z.shape[-1], dtype=z.dtype, device=z.device)
+        rows = [torch.autograd.grad(y[..., i].sum(), z, retain_graph=True, allow_unused=True)[0]
+                for i in range(y.shape[-1])]
+    return torch.stack([torch.zeros_like(z) if r is None else r for r in rows], -2)
+
+
 def _implicit_midpoint_step(solver: str, tol: float, max_iter: int):
     def step(func, t, h, z0):
         tm = t + 0.5 * h
@@ -236,9 +248,7 @@ def _implicit_midpoint_step(solver: str, tol: float, max_iter: int):
 
         def newton_matrix(z1):
             eye = torch.eye(z1.shape[-1], dtype=z1.dtype, device=z1.device)
-            with torch.no_grad():  # detached: the IFT correction below needs only first derivatives
-                jac = autograd_jacobian(lambda m: func(tm, m), 0.5 * (z0.detach() + z1))
-            return eye - (0.5 * h) * jac
+            return eye - (0.5 * h) * _state_jacobian(lambda m: func(tm, m), 0.5 * (z0.detach() + z1))
 
         start = z0.detach()
         with torch.no_grad():
@@ -256,7 +266,7 @@ def _implicit_midpoint_step(solver: str, tol: float, max_iter: int):
             else:
                 raise ConvergenceError(
                     f"implicit_midpoint: the {solver} iteration did not converge in {max_iter} iterations "
-                    f"(last update {change:.3g} > tol {tol:.3g}); reduce step_size or raise max_iter"
+                    f"(last update {change:.3g} > tol {tol:.3g}); reduce step_size or raise max_iter", z1, change
                 )
         if not torch.is_grad_enabled():
             return z1

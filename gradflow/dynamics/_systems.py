@@ -269,7 +269,8 @@ class MassSpring(HamiltonianSystem):
     state noise std 0.1, half of the trajectories for testing.
     """
 
-    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.1, "test_fraction": 0.5}
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.1,
+                                "test_fraction": 0.5}
 
     def __init__(self, mass: float = 0.5, stiffness: float = 2.0):
         self.mass, self.stiffness = float(mass), float(stiffness)
@@ -292,7 +293,8 @@ class Pendulum(HamiltonianSystem):
     state noise std 0.1, half for testing.
     """
 
-    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 45, "noise_std": 0.1, "test_fraction": 0.5}
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 45, "noise_std": 0.1,
+                                "test_fraction": 0.5}
 
     def __init__(self, mass: float = 0.5, length: float = 1.0, gravity: float = 6.0):
         self.mass, self.length, self.gravity = float(mass), float(length), float(gravity)
@@ -464,7 +466,8 @@ class DampedMassSpring(PortHamiltonianSystem):
     (J - R) grad H with H = p^2 / (2 m) + k q^2 / 2 and R = diag(0, gamma). Default data as
     :class:`MassSpring` (noise-free)."""
 
-    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.0, "test_fraction": 0.5}
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 3.0), "n_points": 30, "noise_std": 0.0,
+                                "test_fraction": 0.5}
 
     def __init__(self, damping: float = 0.1, mass: float = 0.5, stiffness: float = 2.0):
         if not damping >= 0:

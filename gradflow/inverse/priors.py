@@ -29,7 +29,7 @@ from torch import nn
 
 from .._validation import check_choice, check_positive_int
 from ..potentials import ConvergenceError
-from ..potentials._activations import make_elementwise_activation, positive
+from ..potentials._activations import make_elementwise_activation
 from ..potentials._quadrature import integrate_from_zero
 from ._checks import check_image, check_like
 
@@ -109,11 +109,11 @@ def prox_iterations(prior: Prior, v: torch.Tensor, tau: float, n_iter: int, tol:
     residual is the worst scaled gradient norm at the last extrapolated point (inf if never measured)."""
     L = prior.lipschitz_bound()  # differentiated through when training
     smooth = 1.0 + tau * L
-    strong = 1.0 if prior.is_convex else 1.0 - tau * float(L)
+    strong = 1.0 if prior.is_convex else 1.0 - tau * float(L.detach())
     # non-convex priors with tau L >= 1 (training only; prox() refuses them): plain gradient steps
     momentum = 0.0
     if strong > 0:
-        q = math.sqrt(float(smooth) / strong)
+        q = math.sqrt(float(smooth.detach()) / strong)
         momentum = (q - 1.0) / (q + 1.0)
     scale = _per_image_norm(v).clamp_min(1.0)
     x_prev = x = v
@@ -130,8 +130,8 @@ def prox_iterations(prior: Prior, v: torch.Tensor, tau: float, n_iter: int, tol:
 
 
 def _conv_norm_squared(weight: torch.Tensor, grid: int) -> torch.Tensor:
-    r"""A certified bound on ||W||_2^2 for the zero-padded multichannel convolution W with ``weight``
-    (m, C, k, k), on images of any size.
+    r"""A certified bound on ||W||_2^2 for the multichannel convolution W with ``weight`` (m, C, k, k)
+    evaluated where the kernel fits ("valid"), on images of any size.
 
     W is a restriction of the convolution on Z^2, whose squared norm is T* = sup_w lambda_max(M(w)) with
     M(w) = sum_i hat w_i(w)^* hat w_i(w) (C x C). For the unit v with v^* M(w*) v = T*, q(w) = v^* M(w) v
@@ -159,11 +159,12 @@ class _ConvRidge(Prior):
     r"""R(x) = sum_{i, pixels} G_i((W x)_i) with g_i = G_i' the cascaded profile of depth L applied per
     channel to u = W x:
 
-        z_0 = p(beta_0) (u + b_0),  z_l = p(beta_l) (u + b_l) + p(alpha_{l-1}) s_{l-1}(z_{l-1}),
-        g(u) = p(alpha_{L-1}) s_{L-1}(z_{L-1})
+        z_0 = beta_0 (u + b_0),  z_l = beta_l (u + b_l) + alpha_{l-1} s_{l-1}(z_{l-1}),
+        g(u) = alpha_{L-1} s_{L-1}(z_{L-1})
 
-    (p = softplus and s nondecreasing for the convex prior, p = identity otherwise), so grad R(x) =
-    W^T g(W x) and Hess R(x) = W^T diag(g'(W x)) W.
+    with beta = exp(log_beta) > 0 and, for the convex prior, alpha = exp(log_alpha) > 0 and s
+    nondecreasing (alpha and the activation weights are free otherwise), so grad R(x) = W^T g(W x) and
+    Hess R(x) = W^T diag(g'(W x)) W.
     """
 
     def __init__(self, channels, n_filters, kernel_size, depth, activation, zero_mean, quadrature_panels,
@@ -189,12 +190,16 @@ class _ConvRidge(Prior):
         w = torch.randn(m, self.channels, k, k)
         if self.zero_mean:
             w = w - w.mean(dim=(1, 2, 3), keepdim=True)
-        self.weight = nn.Parameter(w / _per_image_norm(w).view(m, 1, 1, 1) / math.sqrt(m))
+        self.weight = nn.Parameter(w / _per_image_norm(w).view(m, 1, 1, 1))  # unit-norm filters
         self.hidden_bias = nn.Parameter(torch.zeros(L, m, 1, 1) if L == 1 else 0.1 * torch.randn(L, m, 1, 1))
-        raw = (lambda value: math.log(math.expm1(value))) if monotone else (lambda value: value)
-        # p(alpha) p(beta) = 1 at the last layer: the profile starts with unit slope at the origin
-        self.beta = nn.Parameter(torch.full((L, m, 1, 1), raw(4.0)))
-        self.alpha = nn.Parameter(torch.full((L, m, 1, 1), raw(0.25)))
+        # log-parameterised scales (Adam moves them multiplicatively): beta = 10 puts the profiles' knee
+        # near the responses of noise of std ~0.1 on a 0-1 image; alpha beta = 0.1 starts with a gentle
+        # slope. The non-convex prior keeps alpha's sign free.
+        self.log_beta = nn.Parameter(torch.full((L, m, 1, 1), math.log(10.0)))
+        if monotone:
+            self.log_alpha = nn.Parameter(torch.full((L, m, 1, 1), math.log(0.01)))
+        else:
+            self.alpha = nn.Parameter(torch.full((L, m, 1, 1), 0.01))
 
     def filters(self) -> torch.Tensor:
         """The convolution bank W (m, C, k, k) (zero-mean filters if ``zero_mean``)."""
@@ -202,13 +207,17 @@ class _ConvRidge(Prior):
         return w - w.mean(dim=(1, 2, 3), keepdim=True) if self.zero_mean else w
 
     def _scales(self):
-        return (positive(self.alpha), positive(self.beta)) if self._monotone else (self.alpha, self.beta)
+        alpha = self.log_alpha.exp() if self._monotone else self.alpha
+        return alpha, self.log_beta.exp()
 
     def _conv(self, x, w):
-        return F.conv2d(x, w, padding=self.kernel_size // 2)
+        k = self.kernel_size
+        if x.shape[-2] < k or x.shape[-1] < k:
+            raise ValueError(f"images must be at least {k}x{k} (the kernel size), got {x.shape[-2]}x{x.shape[-1]}")
+        return F.conv2d(x, w)
 
     def _conv_adjoint(self, u, w):
-        return F.conv_transpose2d(u, w, padding=self.kernel_size // 2)
+        return F.conv_transpose2d(u, w)
 
     def profile(self, u: torch.Tensor) -> torch.Tensor:
         """g(u) for filter responses u (..., m, H, W) (per channel)."""
@@ -260,8 +269,9 @@ class GradNetPrior(_ConvRidge):
 
     R(x) = sum_{i=1}^m sum_{pixels} G_i((w_i * x)), grad R(x) = W^T g(W x), Hess R = W^T diag(g') W PSD:
 
-    * W: ``n_filters`` convolutions (m, C, k, k) with zero padding, zero-mean filters by default (R is
-      then invariant to adding a constant); W^T is ``conv_transpose2d`` with the same weights (exact);
+    * W: ``n_filters`` convolutions (m, C, k, k) evaluated where the kernel fits inside the image
+      ("valid": no padding, so no boundary artefacts), zero-mean filters by default (R is then invariant
+      to adding a constant); W^T is ``conv_transpose2d`` with the same weights (exact);
     * g: per-channel nondecreasing profile, the cascaded mGradNet-C profile of ``depth`` layers with
       ``activation`` ("weighted_tanh", learnable, by default; "tanh", "sigmoid"); depth 1 is the
       one-layer convex ridge regulariser of CRR-NN, deeper cascades give richer profiles.
@@ -291,7 +301,7 @@ class GradNetPrior(_ConvRidge):
 
     def __init__(self, channels: int = 1, n_filters: int = 32, kernel_size: int = 7, depth: int = 1,
                  activation: str = "weighted_tanh", *, zero_mean: bool = True, quadrature_panels: int = 4,
-                 frequency_grid: int = 256):
+                 frequency_grid: int = 128):
         super().__init__(channels, n_filters, kernel_size, depth, activation, zero_mean, quadrature_panels,
                          frequency_grid, monotone=True)
 
@@ -320,7 +330,7 @@ class GradStepPrior(_ConvRidge):
 
     def __init__(self, channels: int = 1, n_filters: int = 32, kernel_size: int = 7, depth: int = 1,
                  activation: str = "weighted_tanh", *, zero_mean: bool = True, quadrature_panels: int = 4,
-                 frequency_grid: int = 256):
+                 frequency_grid: int = 128):
         super().__init__(channels, n_filters, kernel_size, depth, activation, zero_mean, quadrature_panels,
                          frequency_grid, monotone=False)
 

@@ -48,6 +48,23 @@ def _inverse_softplus(value: float) -> float:
     return math.log(math.expm1(value))
 
 
+class _WeightPair(nn.Module):
+    """Learnable weights (a, b) of ``shape``, initialised at a = 1, b = 0.1; with ``monotone=True`` they
+    are kept nonnegative as a = softplus(a_raw), b = softplus(b_raw)."""
+
+    def __init__(self, shape: tuple[int, ...], monotone: bool):
+        super().__init__()
+        self.monotone = monotone
+        a0, b0 = (_inverse_softplus(1.0), _inverse_softplus(0.1)) if monotone else (1.0, 0.1)
+        self.a = nn.Parameter(torch.full(shape, a0))
+        self.b = nn.Parameter(torch.full(shape, b0))
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.monotone:
+            return positive(self.a), positive(self.b)
+        return self.a, self.b
+
+
 class ElementwiseActivation(nn.Module):
     """s applied entrywise. Subclasses define ``forward`` (s), ``derivative`` (s') and ``antiderivative``
     (S with S' = s), and ``sup_abs_derivative`` (a bound on |s'| over the real line, per entry)."""
@@ -126,14 +143,7 @@ class WeightedTanh(ElementwiseActivation):
     def __init__(self, shape: tuple[int, ...], monotone: bool):
         super().__init__()
         self.is_monotone = monotone
-        a0, b0 = (_inverse_softplus(1.0), _inverse_softplus(0.1)) if monotone else (1.0, 0.1)
-        self.a = nn.Parameter(torch.full(shape, a0))
-        self.b = nn.Parameter(torch.full(shape, b0))
-
-    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.is_monotone:
-            return positive(self.a), positive(self.b)
-        return self.a, self.b
+        self.weights = _WeightPair(shape, monotone)
 
     def forward(self, z):
         a, b = self.weights()
@@ -207,14 +217,7 @@ class WeightedSoftmax(ModuleActivation):
     def __init__(self, n_modules: int, monotone: bool):
         super().__init__()
         self.is_monotone = monotone
-        a0, b0 = (_inverse_softplus(1.0), _inverse_softplus(0.1)) if monotone else (1.0, 0.1)
-        self.a = nn.Parameter(torch.full((n_modules,), a0))
-        self.b = nn.Parameter(torch.full((n_modules,), b0))
-
-    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.is_monotone:
-            return positive(self.a), positive(self.b)
-        return self.a, self.b
+        self.weights = _WeightPair((n_modules,), monotone)
 
     def forward(self, z):
         a, b = self.weights()

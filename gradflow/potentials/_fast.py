@@ -33,6 +33,8 @@ from ._modular import _Modular
 
 __all__ = ["FastGradientField"]
 
+_RECOMPILE_LIMIT = 64
+
 
 class _Profile(nn.Module):
     """u (n, M) -> h = g(u) (n, M) for ``model``: its parameters other than ``weight`` and ``bias``."""
@@ -57,8 +59,8 @@ class _Kernels:
         self.profile, self.names = profile, names
         self.compiled = compile
         if compile:
-            self._forward_c = torch.compile(self._forward_eager, dynamic=None)
-            self._backward_c = torch.compile(self._backward_eager, dynamic=None)
+            self._forward_c = torch.compile(self._forward_eager, dynamic=False)
+            self._backward_c = torch.compile(self._backward_eager, dynamic=False)
 
     def _call(self, u, theta):
         return functional_call(self.profile, dict(zip(self.names, theta)), (u,))
@@ -73,7 +75,10 @@ class _Kernels:
     def _run(self, compiled_name: str, eager, *args):
         if self.compiled:
             try:
-                return getattr(self, compiled_name)(*args)
+                # Every model structure (class, activation, depth) is one more compiled graph of the same
+                # two functions: allow more than dynamo's default of 8 before it silently runs them eagerly.
+                with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+                    return getattr(self, compiled_name)(*args)
             except Exception as err:  # any compiler failure: fall back to eager, once
                 warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); FastGradientField "
                               "falls back to eager kernels", RuntimeWarning, stacklevel=4)

@@ -58,6 +58,8 @@ class _Law:
             self.dist, self.dim = obj, obj.event_shape[0]
             self.dtype = torch.float32 if dtype is None else dtype
             self.log_prob = obj.log_prob
+            with torch.no_grad():
+                self.native_dtype = obj.sample().dtype  # the dtype log_prob expects
         elif callable(obj):
             self.sampler = obj
             probe = self._call_sampler(2)
@@ -77,10 +79,11 @@ class _Law:
         return check_samples(out, f"{self.name} sample({n})")
 
     def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """n samples; tensors are resampled with replacement using ``generator``; samplers and
-        distributions use torch's global generator (seeded by fit)."""
+        """n samples: a random subset of a tensor (with replacement only if n > N) drawn with ``generator``;
+        samplers and distributions use torch's global generator (seeded by fit)."""
         if self.samples is not None:
-            idx = torch.randint(self.samples.shape[0], (n,), generator=generator)
+            N = self.samples.shape[0]
+            idx = torch.randperm(N, generator=generator)[:n] if n <= N else torch.randint(N, (n,), generator=generator)
             out = self.samples[idx.to(self.samples.device)].cpu()
         elif hasattr(self, "dist"):
             with torch.no_grad():
@@ -152,8 +155,8 @@ def _plan_loss(plan: str, reg: float):
 def _dual_loss(inverse_iters: int):
     def conjugate(model, y):
         with torch.no_grad():
-            try:
-                x_star = model.inverse(y, max_iter=inverse_iters)
+            try:  # a loose tolerance: the envelope-theorem gradient only needs x* approximately
+                x_star = model.inverse(y, tol=1e-6 if y.dtype == torch.float64 else 1e-4, max_iter=inverse_iters)
             except ConvergenceError as err:  # any x gives a lower bound <x, y> - psi(x) on psi*(y)
                 x_star = err.x
         return (x_star * y).sum(-1) - model.energy(x_star)
@@ -168,19 +171,11 @@ def _dual_loss(inverse_iters: int):
 def _monge_ampere_loss(source: _Law, target: _Law):
     def loss(model, x):
         y = model(x)
-        log_q = target.log_prob(y.to(_law_dtype(target, y))).to(y.dtype)
-        log_p = source.log_prob(x.to(_law_dtype(source, x))).to(x.dtype)
+        log_q = target.log_prob(y.to(target.native_dtype)).to(y.dtype)
+        log_p = source.log_prob(x.to(source.native_dtype)).to(x.dtype)
         return (model.logdet_jacobian(x) - log_p + log_q).abs().mean()
 
     return loss
-
-
-def _law_dtype(law: _Law, like: torch.Tensor):
-    """The dtype the law's log_prob expects (that of its parameters), defaulting to the tensor's."""
-    for value in vars(law.dist).values():
-        if isinstance(value, torch.Tensor) and value.is_floating_point():
-            return value.dtype
-    return like.dtype
 
 
 def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: int = 2000,
@@ -189,10 +184,11 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
                **options) -> OTMap:
     r"""Fit the optimal transport map (quadratic cost) from P to Q as T = grad psi with psi convex.
 
-    ``source`` (P) and ``target`` (Q) may each be a tensor of samples (N, d) (N >= d + 1; resampled with
-    replacement), a callable ``sample(n) -> (n, d)`` tensor, or a ``torch.distributions.Distribution``
-    over R^d (needed for ``"monge_ampere"``). By Brenier's theorem the optimal map is the unique gradient of a
-    convex function pushing P to Q, and a monotone gradient network is such a gradient by construction.
+    ``source`` (P) and ``target`` (Q) may each be a tensor of samples (N, d) (N >= d + 1; each batch is a
+    random subset, the whole set if ``batch_size`` >= N), a callable ``sample(n) -> (n, d)`` tensor, or a
+    ``torch.distributions.Distribution`` over R^d (needed for ``"monge_ampere"``). By Brenier's theorem the
+    optimal map is the unique gradient of a convex function pushing P to Q, and a monotone gradient network
+    is such a gradient by construction.
 
     Methods (``method``):
         * ``"dual"`` (samples; Makkuva et al. 2020, Korotin et al. 2019): minimise the semi-dual

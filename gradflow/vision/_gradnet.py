@@ -96,6 +96,7 @@ class GradNetResidual(_GatedSkip):
         projection: optional linear module P for blocks that change shape.
 
     Example:
+        >>> from gradflow.vision import ConvBranch
         >>> block = GradNetResidual(ConvBranch(8), ConvGradNet(8))
         >>> block(torch.randn(2, 8, 16, 16)).shape
         torch.Size([2, 8, 16, 16])

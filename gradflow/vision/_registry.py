@@ -52,6 +52,7 @@ def create_backbone(name: str, **kwargs) -> nn.Module:
     raise ValueError listing the valid ones.
 
     Example:
+        >>> import torch
         >>> model = create_backbone("sedsr", scale=2, residual="convex")
         >>> model(torch.rand(1, 3, 16, 16)).shape
         torch.Size([1, 3, 32, 32])

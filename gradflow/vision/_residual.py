@@ -140,8 +140,8 @@ class ConvBranch(nn.Module):
 
 
 def _fast_parts(branch: nn.Module):
-    """(conv1, activation, s', conv2, scale) if ``branch`` is a conv-(elementwise)-conv branch the closed
-    form covers (zero padding, no groups), else None."""
+    """(layer1, activation, s', layer2, scale) if ``branch`` is a conv-(elementwise)-conv branch the closed
+    form covers (zero padding, no groups) or a linear-(elementwise)-linear one, else None."""
     if isinstance(branch, ConvBranch):
         conv1, act, conv2, scale = branch.conv1, branch.act, branch.conv2, branch.scale
     elif type(branch) is nn.Sequential and len(branch) == 3:
@@ -152,7 +152,8 @@ def _fast_parts(branch: nn.Module):
     derivative = _activation_derivative(act)
     convs_ok = all(type(c) is nn.Conv2d and c.groups == 1 and c.padding_mode == "zeros" and isinstance(c.padding, tuple)
                    for c in (conv1, conv2))
-    if derivative is None or not convs_ok:
+    linear_ok = type(conv1) is nn.Linear and type(conv2) is nn.Linear
+    if derivative is None or not (convs_ok or linear_ok):
         return None
     return conv1, act, derivative, conv2, scale
 
@@ -170,6 +171,8 @@ def _conv_transpose(u: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d, size
 def normalize_field(g: torch.Tensor, normalize: str | None, eps: float = 1e-12) -> torch.Tensor:
     """g / max(||g||, eps) with the norm over each sample (dims 1..), over the channels at each position
     (dim 1), or g itself for ``normalize=None``. Shapes: (B, C, ...) -> (B, C, ...)."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalize {normalize!r}; valid: 'sample', 'position', None")
     if normalize is None:
         return g
     dims = 1 if normalize == "position" else tuple(range(1, g.ndim))
@@ -242,9 +245,11 @@ class GradResidual(_GatedSkip):
     sample over all of C, H, W), ``"position"`` (per pixel, over C) or None. P is ``projection`` (default:
     none) and must be linear for the mix to mean what it says; shape-changing blocks need it.
 
-    The gradient term: for a :class:`ConvBranch` or an ``nn.Sequential(Conv2d, activation, Conv2d)`` with a
-    known elementwise activation, g = c conv1^T(s'(conv1 x + b1) * conv2^T 1) from the forward pass's own
-    pre-activation (``fast_path=True``); otherwise one vector-Jacobian product by autograd. By default g
+    The gradient term: for a :class:`ConvBranch`, an ``nn.Sequential(Conv2d, activation, Conv2d)`` or an
+    ``nn.Sequential(Linear, activation, Linear)`` with a known elementwise activation (ReLU, GELU, SiLU,
+    tanh, ...), g = c conv1^T(s'(conv1 x + b1) * conv2^T 1) (resp. W1^T(s'(W1 x + b1) * W2^T 1)) from the
+    forward pass's own pre-activation (``fast_path=True``); otherwise one vector-Jacobian product by
+    autograd. By default g
     is a constant for backpropagation (stop-gradient): the branch's parameters and x get gradients from
     F(x) and the skip only, while a still gets one. ``second_order=True`` backpropagates through g too.
     Works in train and eval mode and under ``torch.no_grad()`` (the autograd path then enables grad
@@ -257,7 +262,8 @@ class GradResidual(_GatedSkip):
             bias=False)``).
         fast_path: use the closed form when the branch allows it (set False to force autograd).
 
-    Shapes: x (B, C, H, W) (any (B, C, ...) for the autograd path) -> F(x)'s shape.
+    Shapes: x (B, C, H, W) for convolutional branches, (B, d) for linear ones, any (B, C, ...) for the
+    autograd path -> F(x)'s shape.
 
     Example:
         >>> block = GradResidual(ConvBranch(8), mode="convex", alpha_init=3.0)
@@ -322,6 +328,8 @@ class GradResidual(_GatedSkip):
         track = self.second_order and torch.is_grad_enabled()
         with torch.set_grad_enabled(track):
             w1, w2 = (conv1.weight, conv2.weight) if track else (conv1.weight.detach(), conv2.weight.detach())
+            if type(conv1) is nn.Linear:  # g = W1^T (s'(z) * c W2^T 1)
+                return out, (derivative(z if track else z.detach()) * (w2.sum(0) * scale)) @ w1
             # c conv2^T 1 is reused while conv2's weight (object and version), the sizes, dtype and device
             # are unchanged, i.e. across evaluations and within a training step; never when it carries a graph
             key = (w2._version, scale, z.shape[-2:], out.shape[-2:], w2.dtype, w2.device)

@@ -57,14 +57,12 @@ def test_agrees_with_pot_exact_plan_on_a_tiny_problem():
     a = np.full(n, 1.0 / n)
     plan = ot.emd(a, a, ot.dist(x.numpy(), y.numpy()))
     matched = y[torch.from_numpy(plan.argmax(1))]
+    # batch_size = n: every step regresses on POT's exact plan for the whole problem
     T = fit_ot_map(x, y, method="plan", batch_size=n, steps=300, seed=0, **FAST)
     with torch.no_grad():
-        Tx = T(x)
-    # the fitted map sends most points nearest to their POT partner and has the exact transport cost
-    nearest = torch.cdist(Tx, y).argmin(1)
-    agreement = float((y[nearest] == matched).all(1).double().mean())
-    assert agreement > 0.8, agreement
-    assert T.transport_cost(x) == pytest.approx(w2(x, y, squared=True), rel=0.1)
+        relative_error = float((T(x) - matched).square().sum(-1).mean() / y.var(0).sum())
+    assert relative_error < 0.02, relative_error
+    assert T.transport_cost(x) == pytest.approx(w2(x, y, squared=True), rel=0.03)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +75,7 @@ def test_fitted_map_is_monotone_invertible_and_interpolates(fitted_map, gaussian
     T = fitted_map
     x = gaussian2[1][:64].double()
     assert_monotone(T.model, x)  # symmetric PSD Jacobian by construction
-    J = T.model.jacobian(x)
+    J = T.model.jacobian(x).detach()
     assert float(torch.linalg.eigvalsh(J).min()) >= T.model.strong_convexity * (1 - 1e-9)
     with torch.no_grad():
         y = T(x)

@@ -69,6 +69,55 @@ def test_closed_form_handles_stride_dilation_and_channel_change(size):
     assert block(x).shape == branch(x).shape
 
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["closed-form", "autograd"])
+def test_gradient_term_in_float32(fast_path):
+    branch = make_branch("gelu").float()
+    block = GradResidual(branch, fast_path=fast_path)
+    x = torch.randn(3, 3, 9, 7)
+    assert_close(block.gradient_term(x), autograd_vjp(branch, x))
+    assert block(x).dtype == torch.float32
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("fast_path", [True, False], ids=["closed-form", "autograd"])
+def test_cuda_matches_cpu(fast_path):
+    branch = make_branch("relu")
+    x = torch.randn(3, 3, 9, 7, dtype=F64)
+    cpu = GradResidual(branch, alpha_init=0.5, fast_path=fast_path)
+    gpu = GradResidual(make_branch("relu").cuda(), alpha_init=0.5, fast_path=fast_path)
+    gpu.load_state_dict(cpu.state_dict())
+    torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("normalize", ["sample", "position", None])
+@pytest.mark.parametrize("fast_path", [True, False], ids=["closed-form", "autograd"])
+def test_gradient_mode_with_each_normalization(normalize, fast_path):
+    branch = make_branch("relu")
+    block = GradResidual(branch, mode="gradient", normalize=normalize, fast_path=fast_path)
+    x = torch.randn(2, 3, 5, 4, dtype=F64)
+    g = autograd_vjp(branch, x)
+    assert_close(block(x), branch(x) + normalize_field(g, normalize))
+
+
+@pytest.mark.parametrize("second_order", [False, True])
+def test_closed_form_for_linear_branches(second_order):
+    torch.manual_seed(0)
+    branch = nn.Sequential(nn.Linear(5, 7), nn.SiLU(), nn.Linear(7, 5)).double()
+    fast = GradResidual(branch, second_order=second_order)
+    slow = GradResidual(branch, second_order=second_order, fast_path=False)
+    assert fast.uses_fast_path and not slow.uses_fast_path
+    x = torch.randn(4, 5, dtype=F64)
+    assert_close(fast.gradient_term(x), autograd_vjp(branch, x))
+    grads = []
+    for block in (fast, slow):
+        branch.zero_grad()
+        block(x).square().sum().backward()
+        grads.append([p.grad.clone() for p in branch.parameters()])
+    for a, b in zip(*grads):
+        assert_close(a, b)
+
+
 def test_unknown_activation_falls_back_to_autograd():
     branch = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Hardswish(), nn.Conv2d(3, 2, 3, padding=1)).double()
     block = GradResidual(branch)

@@ -1,0 +1,96 @@
+"""Pretrained priors shipped in gradflow/inverse/pretrained/ and the recipes that make them (private)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .._validation import check_choice
+
+__all__ = ["DEFAULT_PRETRAINED", "PRETRAINED", "list_pretrained", "load_pretrained", "train_pretrained"]
+
+_DIR = Path(__file__).resolve().parent / "pretrained"
+
+#: name -> recipe: the prior class and architecture, the training noise level (0-1 scale) and the
+#: ``train_prior`` options; ``gradflow train-prior NAME`` reproduces the shipped file.
+PRETRAINED = {
+    "ridge-s25": {
+        "cls": "GradNetPrior", "arch": {"n_filters": 24, "kernel_size": 5, "depth": 1},
+        "sigma": 25 / 255, "unrolled_steps": 10, "steps": 600, "batch_size": 16, "lr": 5e-3,
+        "patch_size": 32, "n_patches": 4000,
+    },
+    "cascade-s25": {
+        "cls": "GradNetPrior", "arch": {"n_filters": 24, "kernel_size": 5, "depth": 3},
+        "sigma": 25 / 255, "unrolled_steps": 10, "steps": 600, "batch_size": 16, "lr": 5e-3,
+        "patch_size": 32, "n_patches": 4000,
+    },
+    "gradstep-s25": {
+        "cls": "GradStepPrior", "arch": {"n_filters": 24, "kernel_size": 5, "depth": 3},
+        "sigma": 25 / 255, "unrolled_steps": 10, "steps": 600, "batch_size": 16, "lr": 5e-3,
+        "patch_size": 32, "n_patches": 4000,
+    },
+}
+#: what ``GradNetPrior.pretrained()`` loads: the Gaussian-denoising prior for 0-1 grayscale images
+DEFAULT_PRETRAINED = "cascade-s25"
+
+
+def list_pretrained() -> list[str]:
+    """Names of the shipped priors (for ``GradNetPrior.pretrained`` / ``GradStepPrior.pretrained``)."""
+    return sorted(PRETRAINED)
+
+
+def _classes():
+    from .priors import GradNetPrior, GradStepPrior
+
+    return {"GradNetPrior": GradNetPrior, "GradStepPrior": GradStepPrior}
+
+
+def build(name: str):
+    """An untrained prior with the architecture of recipe ``name``."""
+    check_choice(name, "pretrained prior", PRETRAINED)
+    recipe = PRETRAINED[name]
+    return _classes()[recipe["cls"]](**recipe["arch"])
+
+
+def load_pretrained(name: str | None, cls=None, directory=None):
+    """Load the shipped prior ``name`` (default :data:`DEFAULT_PRETRAINED`); ``cls`` must match its class.
+    The prior is in eval mode, float32, on the CPU; ``prior.sigma`` is its training noise level."""
+    from ..train import load_checkpoint
+
+    name = DEFAULT_PRETRAINED if name is None else name
+    prior = build(name)
+    if cls is not None and type(prior) is not cls:
+        raise ValueError(f"pretrained prior {name!r} is a {type(prior).__name__}; load it with "
+                         f"{type(prior).__name__}.pretrained({name!r})")
+    path = Path(directory or _DIR) / f"{name}.pt"
+    if not path.is_file():
+        raise OSError(f"pretrained weights {path} are missing; make them with `gradflow train-prior {name}`")
+    state = load_checkpoint(path)
+    prior.load_state_dict(state["state_dict"])
+    prior.sigma = float(state["sigma"])
+    return prior.eval()
+
+
+def train_pretrained(name: str, out_dir=None, *, device="auto", seed: int = 0, max_time=None, progress=False):
+    """Train recipe ``name`` on patches of the training images and save ``<out_dir>/<name>.pt`` (default:
+    the package's pretrained/ folder). Returns (path, FitResult)."""
+    import torch
+
+    from ..train import save_checkpoint
+    from ._data import TRAIN_IMAGES, patch_dataset
+    from ._training import train_prior
+
+    check_choice(name, "pretrained prior", PRETRAINED)
+    recipe = PRETRAINED[name]
+    torch.manual_seed(seed)
+    prior = build(name)
+    patches = patch_dataset(TRAIN_IMAGES, patch_size=recipe["patch_size"], n_patches=recipe["n_patches"], seed=seed)
+    result = train_prior(prior, patches, sigma=recipe["sigma"], unrolled_steps=recipe["unrolled_steps"],
+                         steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], seed=seed,
+                         device=device, max_time=max_time, progress=progress, scheduler="cosine")
+    out = Path(out_dir or _DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.pt"
+    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    save_checkpoint(path, state_dict=state, sigma=recipe["sigma"], recipe=repr(recipe),
+                    final_loss=float(result.history[-1]["loss"]) if result.history else float("nan"))
+    return path, result
