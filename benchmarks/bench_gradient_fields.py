@@ -206,7 +206,8 @@ other. Training seconds are gradflow.train.fit's wall time including one validat
 Time to accuracy is read from the per-epoch validation history (resolution: one epoch of 100 steps); the
 step times are medians of 30 interleaved rounds of one training step per model (batch 1000, CPU time of
 the one compute thread) measured after all runs, without validation or data loading; "(fast)" is
-FastGradientField with fused Adam (compiled).
+FastGradientField with fused Adam (compiled). With --records, runs recorded earlier under the same protocol
+are tabulated instead of rerun.
 """
     write_results("gradient_fields", "2-D gradient fields (GradNets paper protocol)", sections, args, notes)
 

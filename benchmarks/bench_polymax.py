@@ -90,7 +90,9 @@ def main():
     records = []
     if args.records is not None and args.records.is_file():
         records = [json.loads(line) for line in args.records.read_text().splitlines() if line.strip()]
-        records = [r for r in records if r.get("protocol") == protocol]
+        same = {k: v for k, v in protocol.items() if k != "dims"}  # a run does not depend on the other dims
+        records = [r for r in records if r["dim"] in protocol["dims"]
+                   and {k: v for k, v in r.get("protocol", {}).items() if k != "dims"} == same]
     done = {(r["dim"], r["model"]) for r in records}
     for d in protocol["dims"]:
         target = PolyMax(d)
@@ -114,7 +116,9 @@ Protocol run: dims {protocol['dims']}, {protocol['steps']} iterations of batch 1
 iteration), Adam, learning rate chosen per model by a {protocol['pilot_steps']}-iteration pilot at each of
 {list(LEARNING_RATES)} scored on 2,000 pilot points; test on {protocol['n_test']} separate uniform points
 with the final weights; one trial (seed 0); float32; torch threads {args.threads}; models run one after the
-other in one process. "last train dB" is the mean training loss over the last logged interval.
+other in one process. "last train dB" is the mean training loss over the last logged interval. With
+--records, runs recorded earlier under the same protocol (by this command or by runs of it restricted with
+--dims/--models) are tabulated instead of rerun.
 """
     sections = [("PolyMax test error (dB, lower is better)",
                  ["d", "model", "params", "test dB", "paper", "lr", "pilot dB per lr", "last train dB", "train s"],

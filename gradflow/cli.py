@@ -22,8 +22,10 @@ __all__ = ["COMMAND_MODULES", "main", "positive_int"]
 #: modules that register subcommands, in the order they appear in ``gradflow --help``
 COMMAND_MODULES = [
     "gradflow.potentials.commands",
+    "gradflow.dynamics.commands",
     "gradflow.transport.commands",
     "gradflow.vision.commands",
+    "gradflow.inverse.commands",
 ]
 
 

@@ -15,8 +15,10 @@ __all__ = ["SECTIONS", "run_demo"]
 #: f(report, *, quick, device, seed, max_time) and adds its text, tables, figures and summary metrics.
 SECTIONS = [
     ("gradient fields", "gradflow.potentials.demo:field_section"),
+    ("hamiltonian dynamics", "gradflow.dynamics.demo:hamiltonian_section"),
     ("optimal transport", "gradflow.transport.demo:transport_section"),
     ("vision", "gradflow.vision.demo:vision_section"),
+    ("inverse problems", "gradflow.inverse.demo:inverse_section"),
 ]
 
 

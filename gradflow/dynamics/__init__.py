@@ -23,6 +23,7 @@ from ._models import (
     list_dynamics_models,
 )
 from ._systems import (
+    SYSTEMS,
     DampedMassSpring,
     DoublePendulum,
     HamiltonianSystem,
@@ -34,12 +35,15 @@ from ._systems import (
     ThreeBody,
     TrajectoryData,
     TwoBody,
+    create_system,
+    list_systems,
     symplectic_form,
 )
 from ._training import TrajectoryLoss, derivative_loss, fit_derivatives, fit_trajectories, trajectory_windows
 
 __all__ = [
     "SPLITTING_METHODS",
+    "SYSTEMS",
     "TORCHDIFFEQ_METHODS",
     "DampedMassSpring",
     "DoublePendulum",
@@ -59,6 +63,7 @@ __all__ = [
     "TrajectoryLoss",
     "TwoBody",
     "create_dynamics_model",
+    "create_system",
     "derivative_loss",
     "derivative_mse",
     "energy_drift",
@@ -67,6 +72,7 @@ __all__ = [
     "fit_trajectories",
     "list_dynamics_models",
     "list_methods",
+    "list_systems",
     "odeint",
     "rollout_metrics",
     "symplectic_form",

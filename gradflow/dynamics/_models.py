@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_field_input, check_positive_int
-from ..potentials import MGradNetC, Potential, count_parameters, create_potential
+from ..potentials import FastGradientField, MGradNetC, Potential, count_parameters, create_potential
 from ._systems import hamiltonian_field
 
 __all__ = ["HamiltonianNet", "NeuralODE", "PortHamiltonianNet", "SeparableHamiltonianNet",
@@ -33,6 +33,10 @@ class HamiltonianNet(nn.Module):
 
     Args:
         potential: a conservative :class:`~gradflow.potentials.Potential` on R^{2n}.
+        fast: compute grad H with :class:`~gradflow.potentials.FastGradientField` (gradient networks only:
+            a hand-written backward around compiled elementwise kernels). Same values and first-order
+            gradients; losses that differentiate the field twice need ``fast=False``.
+        compile: with ``fast``, compile the elementwise kernels with ``torch.compile`` (first call: seconds).
 
     Example:
         >>> from gradflow.potentials import GradNetC
@@ -42,16 +46,19 @@ class HamiltonianNet(nn.Module):
         (torch.Size([5, 2]), torch.Size([5]))
     """
 
-    def __init__(self, potential: Potential):
+    def __init__(self, potential: Potential, *, fast: bool = False, compile: bool = True):
         super().__init__()
         self.potential = _check_potential(potential, "potential")
         if potential.dim % 2:
             raise ValueError(f"the potential must act on the phase space R^(2n), got dim={potential.dim}")
         self.dim = potential.dim
+        self.fast = bool(fast)
+        # kept outside the module tree: it shares the potential's parameters and adds no state of its own
+        self.__dict__["_gradient"] = FastGradientField(potential, compile=compile) if fast else potential
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """J grad H(z): (..., 2n) -> (..., 2n)."""
-        return hamiltonian_field(self.potential(z))
+        return hamiltonian_field(self._gradient(z))
 
     def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
         """The learned energy H(z) (up to a constant): (..., 2n) -> (...)."""

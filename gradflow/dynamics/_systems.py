@@ -9,9 +9,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._validation import check_field_input, check_finite, check_positive_int
+from .._validation import check_choice, check_field_input, check_finite, check_positive_int
 
 __all__ = [
+    "SYSTEMS",
     "DampedMassSpring",
     "DoublePendulum",
     "HamiltonianSystem",
@@ -23,6 +24,8 @@ __all__ = [
     "ThreeBody",
     "TrajectoryData",
     "TwoBody",
+    "create_system",
+    "list_systems",
     "symplectic_form",
 ]
 
@@ -478,3 +481,31 @@ class DampedMassSpring(PortHamiltonianSystem):
 
     def sample_initial_states(self, n, generator):
         return self.spring.sample_initial_states(n, generator)
+
+
+#: name -> system class, for :func:`create_system` and the command line
+SYSTEMS = {
+    "mass_spring": MassSpring,
+    "pendulum": Pendulum,
+    "double_pendulum": DoublePendulum,
+    "two_body": TwoBody,
+    "three_body": ThreeBody,
+    "henon_heiles": HenonHeiles,
+    "damped_mass_spring": DampedMassSpring,
+}
+
+
+def list_systems() -> list[str]:
+    """Names accepted by :func:`create_system`."""
+    return sorted(SYSTEMS)
+
+
+def create_system(name: str, **kwargs) -> HamiltonianSystem:
+    """The system ``name`` (see :func:`list_systems`) built with ``kwargs``.
+
+    Example:
+        >>> create_system("pendulum", gravity=9.81).dim
+        2
+    """
+    check_choice(name, "system", SYSTEMS)
+    return SYSTEMS[name](**kwargs)

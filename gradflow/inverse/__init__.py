@@ -10,7 +10,9 @@ Solve y = A x + noise by minimising 1/2 ||A x - y||^2 + lam R(x):
 * :func:`solve` (accelerated / proximal / plug-and-play solvers with certified step sizes),
   :func:`select_lam`;
 * :func:`train_prior` (a prior trained as an unrolled denoiser through :func:`gradflow.train.fit`),
-  patch datasets from bundled images, :func:`psnr` and :func:`ssim`.
+  :func:`patch_dataset` from bundled images with a fixed train/test split (:data:`TRAIN_IMAGES`,
+  :data:`TEST_IMAGES`), :func:`psnr` and :func:`ssim`;
+* shipped priors: ``GradNetPrior.pretrained(name)``, :func:`list_pretrained`.
 
 Example:
     >>> from gradflow.inverse import Denoising, TotalVariation, solve
@@ -19,8 +21,11 @@ Example:
     torch.Size([1, 1, 32, 32])
 """
 
+from ._data import TEST_IMAGES, TRAIN_IMAGES, list_images, load_image, patch_dataset, read_image, write_image
 from ._metrics import psnr, ssim
+from ._pretrained import list_pretrained
 from ._solvers import METHODS, LamSelection, SolveResult, objective, select_lam, solve
+from ._training import train_prior
 from .operators import (
     MRI,
     Blur,
@@ -37,6 +42,8 @@ from .priors import GradNetPrior, GradStepPrior, Prior, Tikhonov, TotalVariation
 __all__ = [
     "METHODS",
     "MRI",
+    "TEST_IMAGES",
+    "TRAIN_IMAGES",
     "Blur",
     "CompressedSensing",
     "Denoising",
@@ -51,10 +58,17 @@ __all__ = [
     "Tikhonov",
     "TotalVariation",
     "gaussian_kernel",
+    "list_images",
+    "list_pretrained",
+    "load_image",
     "motion_kernel",
     "objective",
+    "patch_dataset",
     "psnr",
+    "read_image",
     "select_lam",
     "solve",
     "ssim",
+    "train_prior",
+    "write_image",
 ]

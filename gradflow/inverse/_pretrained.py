@@ -14,18 +14,18 @@ _DIR = Path(__file__).resolve().parent / "pretrained"
 #: ``train_prior`` options; ``gradflow train-prior NAME`` reproduces the shipped file.
 PRETRAINED = {
     "ridge-s25": {
-        "cls": "GradNetPrior", "arch": {"n_filters": 24, "kernel_size": 5, "depth": 1},
-        "sigma": 25 / 255, "unrolled_steps": 10, "steps": 600, "batch_size": 16, "lr": 5e-3,
+        "cls": "GradNetPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 1},
+        "sigma": 25 / 255, "unrolled_steps": 15, "steps": 300, "batch_size": 16, "lr": 1e-2,
         "patch_size": 32, "n_patches": 4000,
     },
     "cascade-s25": {
-        "cls": "GradNetPrior", "arch": {"n_filters": 24, "kernel_size": 5, "depth": 3},
-        "sigma": 25 / 255, "unrolled_steps": 10, "steps": 600, "batch_size": 16, "lr": 5e-3,
+        "cls": "GradNetPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3},
+        "sigma": 25 / 255, "unrolled_steps": 15, "steps": 300, "batch_size": 16, "lr": 1e-2,
         "patch_size": 32, "n_patches": 4000,
     },
     "gradstep-s25": {
-        "cls": "GradStepPrior", "arch": {"n_filters": 24, "kernel_size": 5, "depth": 3},
-        "sigma": 25 / 255, "unrolled_steps": 10, "steps": 600, "batch_size": 16, "lr": 5e-3,
+        "cls": "GradStepPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3},
+        "sigma": 25 / 255, "unrolled_steps": 15, "steps": 300, "batch_size": 16, "lr": 1e-2,
         "patch_size": 32, "n_patches": 4000,
     },
 }
@@ -53,7 +53,8 @@ def build(name: str):
 
 def load_pretrained(name: str | None, cls=None, directory=None):
     """Load the shipped prior ``name`` (default :data:`DEFAULT_PRETRAINED`); ``cls`` must match its class.
-    The prior is in eval mode, float32, on the CPU; ``prior.sigma`` is its training noise level."""
+    The prior is in eval mode, float32, on the CPU; ``prior.sigma`` is its training noise level and
+    ``prior.pretrained_name`` its name."""
     from ..train import load_checkpoint
 
     name = DEFAULT_PRETRAINED if name is None else name
@@ -67,6 +68,7 @@ def load_pretrained(name: str | None, cls=None, directory=None):
     state = load_checkpoint(path)
     prior.load_state_dict(state["state_dict"])
     prior.sigma = float(state["sigma"])
+    prior.pretrained_name = name
     return prior.eval()
 
 

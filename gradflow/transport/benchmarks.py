@@ -144,7 +144,7 @@ def _true_potential(dim: int, seed: int) -> BrenierNet:
 
 
 def mixture_pair(dim: int, seed: int = 0, n_components: int = 3) -> TransportPair:
-    """P = a Gaussian mixture (``n_components`` equal weights, means drawn N(0, 4 I / d) scaled to norm 2.5,
+    """P = a Gaussian mixture (``n_components`` equal weights, means in random directions at norm 2.5,
     covariances 0.5 * random SPD with eigenvalues in [0.25, 4]), Q = (grad psi0) # P with psi0 a fixed random
     strongly convex potential (random mGradNet-M + 0.05 ||x||^2), so T* = grad psi0. The linear (Bures) map
     scores an L2-UVP of ~18% (d=2) to ~38% (d=64).

@@ -115,6 +115,23 @@ def test_factory_matches_budget_and_every_parameter_learns(name):
             assert p.grad is not None and bool(p.grad.abs().sum() > 0), pname
 
 
+@pytest.mark.parametrize("make", POTENTIALS[:2], ids=IDS[:2])
+def test_fast_path_matches_plain_field_and_gradients(make):
+    torch.manual_seed(0)
+    plain = HamiltonianNet(make(4)).double()
+    fast = HamiltonianNet(plain.potential, fast=True, compile=False)
+    assert list(fast.state_dict()) == list(plain.state_dict())  # no extra state
+    z, dz = torch.randn(32, 4, dtype=F64), torch.randn(32, 4, dtype=F64)
+    grads = []
+    for model in (plain, fast):
+        model.zero_grad()
+        derivative_loss(model, (z, dz)).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert torch.allclose(fast(z), plain(z)) and torch.allclose(grads[0], grads[1])
+    with pytest.raises(ValueError, match="gradient network"):
+        HamiltonianNet(MLPPotential(4), fast=True)
+
+
 def test_neural_ode_has_no_hamiltonian():
     model = NeuralODE(MLPField(2, widths=(8,)))
     assert model(torch.randn(3, 2)).shape == (3, 2)

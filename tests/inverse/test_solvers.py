@@ -10,7 +10,6 @@ from gradflow.inverse import (
     Denoising,
     GradNetPrior,
     GradStepPrior,
-    Inpainting,
     Tikhonov,
     TotalVariation,
     gaussian_kernel,
@@ -60,15 +59,16 @@ def test_dense_finite_differences_adjoint_matches(generator):
 def test_objective_decreases_monotonically_with_a_learned_convex_prior(method, depth, generator):
     torch.manual_seed(0)
     prior = GradNetPrior(n_filters=6, kernel_size=5, depth=depth).double()
-    op = Inpainting.random((12, 12), missing=0.4, seed=0).double()
+    op = Blur(gaussian_kernel(0.7, size=3)).double()
     _, y = _problem(generator, op, (1, 12, 12))
-    result = solve(y, op, prior, 2.0, method, max_iter=2000, tol=1e-6)
+    result = solve(y, op, prior, 0.5, method, max_iter=2000, tol=1e-5)
     obj = [h["objective"] for h in result.history]
     assert result.converged and obj[-1] < obj[0]
     assert all(a >= b - 1e-9 * abs(a) for a, b in itertools.pairwise(obj))
-    # the minimiser of a convex problem is method-independent
-    reference = solve(y, op, prior, 2.0, "pnp", max_iter=2000, tol=1e-8).x
-    assert float((result.x - reference).abs().max()) < 1e-3
+    # the limit is the minimiser: for convex F, grad F(x) = A^T (A x - y) + lam grad R(x) = 0
+    with torch.no_grad():
+        stationarity = op.adjoint(op(result.x) - y) + 0.5 * prior.grad(result.x)
+    assert float(stationarity.norm()) < 1e-3 * float(op.adjoint(y).norm())
 
 
 def test_step_sizes_are_the_certified_ones(generator):

@@ -32,11 +32,12 @@ def test_dual_learns_the_gaussian_map_from_scratch(gaussian2):
     # no Bures start: the network itself must learn the map
     pair, x, y, x_test = gaussian2
     identity = l2_uvp(lambda z: z, pair.true_map, x_test, pair.target_var)
-    T = fit_ot_map(x, y, method="dual", init="none", steps=300, seed=0, **FAST)
+    T = fit_ot_map(x, y, method="dual", init="none", steps=250, batch_size=256, seed=0, **FAST)
     with torch.no_grad():
-        assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < min(1.0, identity / 50)
+        assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < min(1.0, identity / 500)
 
 
+@pytest.mark.slow
 def test_dual_beats_the_linear_map_on_the_mixture_pair():
     pair = create_pair("mixture", 2, seed=0)
     g = torch.Generator().manual_seed(0)
@@ -68,7 +69,7 @@ def test_agrees_with_pot_exact_plan_on_a_tiny_problem():
 @pytest.fixture(scope="module")
 def fitted_map(gaussian2):
     _, x, y, _ = gaussian2
-    return fit_ot_map(x.double(), y.double(), method="dual", steps=30, seed=0, **FAST)
+    return fit_ot_map(x.double(), y.double(), method="plan", batch_size=256, steps=30, seed=0, **FAST)
 
 
 def test_fitted_map_is_monotone_invertible_and_interpolates(fitted_map, gaussian2):
@@ -96,7 +97,7 @@ def test_save_and_load_round_trip(fitted_map, gaussian2, tmp_path):
     fitted_map.save(tmp_path / "map.pt")
     torch.load(tmp_path / "map.pt", weights_only=True)  # plain tensors and containers only
     loaded = OTMap.load(tmp_path / "map.pt")
-    assert loaded.method == "dual" and loaded.steps == fitted_map.steps
+    assert loaded.method == "plan" and loaded.steps == fitted_map.steps
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), fitted_map(x))
 
@@ -118,8 +119,9 @@ def test_accepts_samplers_and_distributions():
     T = fit_ot_map(lambda n: pair.sample_source(n), lambda n: pair.sample_target(n), method="plan", steps=3,
                    **FAST)
     assert T.method == "plan"
-    assert fit_ot_map(pair.source, pair.target, steps=2, **FAST).method == "monge_ampere"  # auto
+    assert fit_ot_map(pair.source, pair.target, steps=2, **FAST).method == "dual"  # auto
     assert fit_ot_map(pair.source, pair.sample_target(100), steps=2, **FAST).method == "dual"
+    assert fit_ot_map(pair.sample_source(100), pair.sample_target(100), steps=2, **FAST).method == "plan"
 
 
 _X = torch.randn(50, 2)
@@ -137,7 +139,7 @@ _X = torch.randn(50, 2)
         (lambda n: torch.randn(n + 1, 2), _X, {}, "must return a tensor of shape"),
         (_X, _X, {"method": "sinkhorn"}, "valid: auto, dual, monge_ampere, plan"),
         (_X, _X, {"method": "monge_ampere"}, "log-densities"),
-        (_X, _X, {"plan": "exact"}, "unknown option"),
+        (_X, _X, {"method": "dual", "plan": "exact"}, "unknown option"),
         (_X, _X, {"method": "plan", "plan": "sliced"}, "valid: entropic, exact"),
         (_X, _X, {"method": "plan", "reg": -1.0}, "reg"),
         (_X, _X, {"potential": "mlp_field"}, "valid: brenier"),

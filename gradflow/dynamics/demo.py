@@ -1,0 +1,119 @@
+"""The Hamiltonian-dynamics section of ``gradflow demo``, and the plots shared with ``gradflow hamiltonian``."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..potentials import count_parameters
+from ..report import Report, require_matplotlib
+from ._metrics import derivative_mse, error_db, rollout_metrics
+from ._models import create_dynamics_model
+from ._systems import Pendulum
+from ._training import fit_derivatives
+
+__all__ = ["DEMO_MODELS", "hamiltonian_section", "plot_energy", "plot_phase_portraits", "train_and_evaluate"]
+
+#: models trained in the demo (the HNN baseline, a gradient network, a separable one, a neural ODE)
+DEMO_MODELS = ["hnn", "gradnet_m", "separable_m", "neural_ode"]
+
+
+def train_and_evaluate(name, system, train, test, *, n_params, steps, lr, seed, device, max_time, rollout_t,
+                       n_rollouts=3, **fit_options):
+    """Train the model ``name`` by derivative matching and evaluate it: returns (model on CPU, metrics dict,
+    rollout dict of :func:`rollout_metrics`)."""
+    torch.manual_seed(seed)
+    model = create_dynamics_model(name, system.dim, n_params)
+    start = time.perf_counter()
+    result = fit_derivatives(model, train, steps=steps, lr=lr, seed=seed, device=device, max_time=max_time,
+                             progress=False, **fit_options)
+    seconds = time.perf_counter() - start
+    model = result.model.cpu()
+    mse = derivative_mse(model, test)
+    rollout = rollout_metrics(model, system, test.initial_states[:n_rollouts], rollout_t)
+    metrics = {"model": name, "params": count_parameters(model), "steps": result.steps, "test_mse": mse,
+               "test_db": error_db(mse), "energy_mse": rollout["energy_mse"], "state_mse": rollout["state_mse"],
+               "energy_drift": rollout["energy_drift"], "train_s": seconds}
+    return model, metrics, rollout
+
+
+def plot_phase_portraits(plt, system, models, rollouts, extent=3.0):
+    """One panel per model (and the truth) for a 1-degree-of-freedom system: the field on a grid and
+    rollouts from test initial states (learned: solid, true: dashed)."""
+    n = len(models) + 1
+    fig, axes = plt.subplots(1, n, figsize=(3.0 * n, 3.1), squeeze=False)
+    grid = torch.linspace(-extent, extent, 15, dtype=torch.float64)
+    z = torch.cartesian_prod(grid, grid)
+    with torch.no_grad():
+        fields = [("truth", system.vector_field(z), None)]
+        for name, model in models.items():
+            reference = next(model.parameters())
+            fields.append((name, model(z.to(reference)).double(), rollouts[name]))
+    for ax, (name, field, rollout) in zip(axes[0], fields):
+        ax.quiver(z[:, 0], z[:, 1], field[:, 0], field[:, 1], color="0.6", angles="xy", width=0.004)
+        truth = next(iter(rollouts.values()))["true_trajectory"]
+        for k in range(truth.shape[1]):
+            ax.plot(truth[:, k, 0], truth[:, k, 1], "--", color=f"C{k}", lw=1)
+            if rollout is not None and rollout["model_trajectory"] is not None:
+                learned = rollout["model_trajectory"][:, k]
+                ax.plot(learned[:, 0], learned[:, 1], color=f"C{k}", lw=1.2)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("q", fontsize=8)
+        ax.set_xlim(-extent, extent)
+        ax.set_ylim(-extent, extent)
+        ax.tick_params(labelsize=6)
+    axes[0, 0].set_ylabel("p", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_energy(plt, system, rollouts, t):
+    """True energy H along each model's rollout from the first test initial state, against time."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    truth = next(iter(rollouts.values()))["true_trajectory"][:, 0]
+    ax.plot(t, system.energy(truth), "k--", label="truth")
+    for name, rollout in rollouts.items():
+        if rollout["model_trajectory"] is not None:
+            ax.plot(t, system.energy(rollout["model_trajectory"][:, 0]), label=name)
+    ax.set_xlabel("t")
+    ax.set_ylabel("true energy H(z(t))")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def hamiltonian_section(report: Report, *, quick: bool = False, device: str = "auto", seed: int = 0,
+                        max_time: float | None = None) -> None:
+    """Learn the ideal pendulum (HNN protocol data) with the HNN baseline, gradient-network Hamiltonians
+    and a neural ODE; add phase portraits, energy over time, rollouts and a metrics table to ``report``."""
+    plt = require_matplotlib()
+    system = Pendulum()
+    steps, n_params = (20, 300) if quick else (1500, 1000)
+    t_end = 2.0 if quick else 20.0
+    report.heading("Hamiltonian dynamics (ideal pendulum, HNN protocol)")
+    report.text(
+        f"Each model has ~{n_params} parameters and is trained by derivative matching for {steps} full-batch Adam "
+        "steps (lr 1e-3) on 25 noisy pendulum trajectories (HNN's data protocol, H = 3(1 - cos q) + p^2); "
+        f"rollouts from test initial states are integrated to t = {t_end:g} (float64 dopri5) and scored under the "
+        "true H. The full comparison over the HNN task suite is `benchmarks/bench_hamiltonian.py`."
+    )
+    train, test = system.dataset(seed=seed)
+    t = torch.linspace(0, t_end, 20 if quick else 400, dtype=torch.float64)
+    models, rollouts, rows = {}, {}, []
+    for name in DEMO_MODELS:
+        model, metrics, rollout = train_and_evaluate(name, system, train, test, n_params=n_params, steps=steps,
+                                                     lr=1e-3, seed=seed, device=device, max_time=max_time,
+                                                     rollout_t=t)
+        models[name], rollouts[name] = model, rollout
+        rows.append([name, metrics["params"], metrics["test_mse"], metrics["test_db"], metrics["energy_mse"],
+                     metrics["state_mse"], metrics["energy_drift"], metrics["train_s"]])
+    report.table(["model", "params", "test derivative MSE", "dB", "energy MSE", "state MSE", "energy drift",
+                  "train s"], rows)
+    best = min(rows, key=lambda r: r[4])
+    report.metric("hamiltonian dynamics", f"lowest pendulum energy MSE ({best[0]})", best[4])
+    report.metric("hamiltonian dynamics", "HNN baseline pendulum energy MSE", rows[0][4])
+    report.figure(plot_phase_portraits(plt, system, models, rollouts), "hamiltonian-phase-portraits",
+                  "pendulum: field and rollouts (learned solid, true dashed) for the truth and each model")
+    report.figure(plot_energy(plt, system, rollouts, t), "hamiltonian-energy",
+                  "true energy along each model's rollout from one test initial state")

@@ -1,0 +1,113 @@
+"""The four restoration tasks of the CLI, demo and benchmark: operators, noise, priors, default lam (private)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .._validation import check_choice
+from ._checks import check_lam
+from ._pretrained import DEFAULT_PRETRAINED, PRETRAINED, list_pretrained, load_pretrained
+from ._solvers import SolveResult, solve
+from .operators import Blur, Denoising, Downsampling, Inpainting, LinearOperator, gaussian_kernel
+from .priors import GradStepPrior, Prior, Tikhonov, TotalVariation
+
+__all__ = ["PRIOR_CHOICES", "TASKS", "Task", "default_lam", "degraded_view", "make_prior", "make_task", "method_for",
+           "restore"]
+
+TASKS = ("denoise", "deblur", "inpaint", "sr")
+#: default noise std per task (0-1 image scale)
+_NOISE = {"denoise": 25 / 255, "deblur": 0.01, "inpaint": 0.01, "sr": 0.01}
+PRIOR_CHOICES = ("learned", *list_pretrained(), "tv", "tikhonov")
+
+#: lam at the task's default noise level, calibrated by PSNR on the training image "astronaut" (see
+#: benchmarks/bench_inverse.py, which prints the calibration); other noise levels scale lam by
+#: (sigma / default sigma)^2, the MAP scaling.
+_LAM = {
+    "ridge-s25": {"denoise": 1.0, "deblur": 0.0104, "inpaint": 0.0104, "sr": 0.0104},
+    "cascade-s25": {"denoise": 1.0, "deblur": 0.0104, "inpaint": 0.0104, "sr": 0.0104},
+    "gradstep-s25": {"denoise": 1.0, "deblur": 0.0104, "inpaint": 0.0104, "sr": 0.0104},
+    "tv": {"denoise": 0.09, "deblur": 0.003, "inpaint": 0.003, "sr": 0.003},
+    "tikhonov": {"denoise": 0.5, "deblur": 0.003, "inpaint": 0.003, "sr": 0.003},
+}
+
+
+@dataclass
+class Task:
+    """A restoration problem: its ``name``, the forward ``operator`` and the noise std ``sigma``."""
+
+    name: str
+    operator: LinearOperator
+    sigma: float
+
+
+def make_task(name: str, shape, *, sigma: float | None = None, seed: int = 0, mask=None, factor: int = 2,
+              blur_sigma: float = 1.6, missing: float = 0.5) -> Task:
+    """The task ``name`` for images of ``shape`` (H, W): denoise (identity), deblur (Gaussian blur of std
+    ``blur_sigma``), inpaint (``mask`` or a random mask hiding ``missing`` of the pixels), sr (x``factor``
+    downsampling); ``sigma`` defaults to 25/255 for denoising and 0.01 otherwise."""
+    check_choice(name, "task", TASKS)
+    sigma = _NOISE[name] if sigma is None else sigma
+    if not (sigma >= 0 and math.isfinite(sigma)):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    if name == "denoise":
+        op = Denoising()
+    elif name == "deblur":
+        op = Blur(gaussian_kernel(blur_sigma))
+    elif name == "inpaint":
+        op = Inpainting(mask) if mask is not None else Inpainting.random(tuple(shape), missing=missing, seed=seed)
+    else:
+        op = Downsampling(factor)
+    return Task(name, op, float(sigma))
+
+
+def make_prior(name: str) -> Prior:
+    """A prior by CLI name: "learned" (the default pretrained convex prior), a pretrained name, "tv" or
+    "tikhonov" (gradient Tikhonov)."""
+    check_choice(name, "prior", PRIOR_CHOICES)
+    if name == "tv":
+        return TotalVariation()
+    if name == "tikhonov":
+        return Tikhonov("gradient")
+    return load_pretrained(DEFAULT_PRETRAINED if name == "learned" else name)
+
+
+def _prior_key(prior: Prior) -> str:
+    if isinstance(prior, TotalVariation):
+        return "tv"
+    if isinstance(prior, Tikhonov):
+        return "tikhonov"
+    name = getattr(prior, "pretrained_name", None)
+    return name if name in PRETRAINED else DEFAULT_PRETRAINED
+
+
+def default_lam(prior: Prior, task: Task) -> float:
+    """The calibrated lam for ``prior`` on ``task`` (scaled by (sigma / default sigma)^2)."""
+    base = _LAM[_prior_key(prior)][task.name]
+    return base * (task.sigma / _NOISE[task.name]) ** 2 if task.sigma > 0 else base
+
+
+def method_for(prior: Prior) -> str:
+    """fista for priors without a Lipschitz gradient (TV), pnp for non-convex priors, agd otherwise."""
+    if not math.isfinite(float(prior.lipschitz_bound().detach())):
+        return "fista"
+    return "pnp" if isinstance(prior, GradStepPrior) or not prior.is_convex else "agd"
+
+
+def degraded_view(y: torch.Tensor, task: Task) -> torch.Tensor:
+    """The measurement as an image to look at (and score): y itself, or for super-resolution the
+    low-resolution image enlarged by pixel repetition."""
+    if task.name == "sr":
+        f = task.operator.factor
+        return y.repeat_interleave(f, -2).repeat_interleave(f, -1)
+    return y
+
+
+def restore(y: torch.Tensor, task: Task, prior: Prior, *, lam: float | None = None, max_iter: int = 300,
+            tol: float = 1e-4) -> SolveResult:
+    """Solve ``task`` for measurements ``y`` with ``prior`` (lam: :func:`default_lam` unless given)."""
+    lam = default_lam(prior, task) if lam is None else check_lam(lam)
+    with torch.no_grad():
+        return solve(y, task.operator, prior, lam, method_for(prior), max_iter=max_iter, tol=tol)
