@@ -23,14 +23,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parse_args, write_results
+from _common import median_time, parse_args, write_results
 
 from gradflow.dynamics import (
+    HamiltonianNet,
     MassSpring,
     Pendulum,
     ThreeBody,
     TwoBody,
     create_dynamics_model,
+    derivative_loss,
     derivative_mse,
     error_db,
     fit_derivatives,
@@ -65,6 +67,8 @@ def configure(parser):
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--eval-every", type=int, default=100, help="steps between test evaluations")
     parser.add_argument("--rollouts", type=int, default=20, help="test initial states rolled out per run")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only the per-step timing table (plain vs FastGradientField vs HNN), no training")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (HNN's: 1e-3)")
     parser.add_argument("--lr-gradnet", type=float, default=None,
                         help="learning rate of the gradient-network models (default: --lr)")
@@ -110,6 +114,40 @@ def run_one(task, name, seed, train, test, system, args):
             "curve": curve.points}
 
 
+def step_timing(task, args):
+    """Median seconds of one training step (loss, backward, Adam) at the task's batch size and budget, for
+    the HNN, the gradient-network Hamiltonians with and without the foundation's fast path
+    (FastGradientField, compiled; eager in smoke runs) and the neural ODE. The variants are timed round-robin,
+    one step each per round, so that load changes on a shared machine hit them alike."""
+    config = TASKS[task]
+    system = config["system"]()
+    batch = config["batch_size"] or {"mass_spring": 750, "pendulum": 1125}[task]  # full batch: 25 trajectories
+    generator = torch.Generator().manual_seed(0)
+    z, dz = torch.randn(batch, system.dim, generator=generator), torch.randn(batch, system.dim, generator=generator)
+    steps = {}
+    for name, fast in [("hnn", False), ("gradnet_c", False), ("gradnet_c", True), ("gradnet_m", False),
+                       ("gradnet_m", True), ("neural_ode", False)]:
+        torch.manual_seed(0)
+        model = create_dynamics_model(name, system.dim, config["n_params"])
+        if fast:
+            model = HamiltonianNet(model.potential, fast=True, compile=not args.smoke)
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+
+        def step(model=model, optimizer=optimizer):
+            optimizer.zero_grad()
+            derivative_loss(model, (z, dz)).backward()
+            optimizer.step()
+
+        steps[name + (" (fast)" if fast else "")] = step
+    times = {label: [] for label in steps}
+    for _ in range(3 if args.smoke else 50):
+        for label, step in steps.items():
+            times[label].append(median_time(step, repeats=1, warmup=1)[0])
+    medians = {label: statistics.median(values) for label, values in times.items()}
+    return [[task, label, batch, f"{1e3 * seconds:.2f}", f"{seconds / medians['hnn']:.2f}"]
+            for label, seconds in medians.items()]
+
+
 def time_to(curve, target):
     for seconds, mse in curve:
         if mse <= target:
@@ -131,8 +169,11 @@ def main():
     args = parse_args(__doc__.splitlines()[0], configure)
     torch.set_num_threads(1)
     seeds = list(range(1 if args.smoke else args.seeds))
-    main_rows, ratio_rows, published_rows = [], [], []
+    main_rows, ratio_rows, published_rows, timing_rows = [], [], [], []
     for task in args.tasks:
+        timing_rows += step_timing(task, args)
+        if args.timing_only:
+            continue
         config = TASKS[task]
         system = config["system"]()
         results = {name: [] for name in args.models}
@@ -165,6 +206,12 @@ def main():
                                fmt_mean([r["mse"] for r in results.get("hnn", [])]) if hnn else "-",
                                fmt_mean([r["energy"] for r in results.get("hnn", [])]) if hnn else "-",
                                best, fmt_mean([r["energy"] for r in results[best]])])
+    timing = ("Training step time at the task's batch size (median over 50 round-robin rounds of one step each, "
+              "after warm-up; ratio to HNN)",
+              ["task", "model", "batch", "ms/step", "ratio to HNN"], timing_rows)
+    if args.timing_only:
+        write_results("hamiltonian_timing", "Hamiltonian networks: training step time", [timing], args)
+        return
     sections = [
         ("Test metrics (mean ± std over seeds)",
          ["task", "model", "params", "test derivative MSE", "dB", "energy MSE", "state MSE", "energy drift"],
@@ -176,6 +223,7 @@ def main():
         ("Beside HNN's published figures (their 200-unit MLPs, their rollout horizons)",
          ["task", "published test loss HNN", "published energy MSE HNN", "our HNN test MSE", "our HNN energy MSE",
           "our best energy model", "its energy MSE"], published_rows),
+        timing,
     ]
     schedule = ", ".join(f"{k}: {v['steps']} steps batch {v['batch_size'] or 'full'}" for k, v in TASKS.items())
     budget = ", ".join(f"{k}: {v['n_params']}" for k, v in TASKS.items())
@@ -187,7 +235,8 @@ Protocol: data from gradflow.dynamics' HNN generators with the reference default
 Training: Adam lr {args.lr} ({lr_note}), {schedule}
 (HNN trains the orbit tasks for 10000 steps); parameter budget per model {budget}
 (HNN's published models are 200-unit MLPs with ~40k parameters). Test derivative MSE is HNN's test loss
-(mean over entries; states noisy, derivatives exact). Rollouts: {args.rollouts} test initial states,
+(mean over entries; derivatives exact, states noisy where the protocol adds noise). Rollouts: {args.rollouts} test
+initial states,
 float64 dopri5 (rtol 1e-9) on [0, t_end] = {', '.join(f"{k}: {v['rollout'][0]}" for k, v in TASKS.items())}; energy
 MSE under the true H against the true trajectory, state MSE, energy drift = mean over trajectories of
 max_t |H(z_t) - H(z_0)| / |H(z_0)|. Seeds: {len(seeds)}. One torch thread on a shared machine.

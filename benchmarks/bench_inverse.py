@@ -38,6 +38,7 @@ def configure(parser):
     parser.add_argument("--max-iter", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--calibrate", action="store_true", help="calibrate lam on the training image and exit")
+    parser.add_argument("--priors", nargs="+", default=list(PRIORS), choices=PRIORS, help="priors to run")
 
 
 def make_priors():
@@ -54,7 +55,8 @@ def task_label(name, sigma):
 def calibrate(args, priors):
     image = load_image("astronaut", size=args.size)
     rows = []
-    for name, prior in priors.items():
+    for name in args.priors:
+        prior = priors[name]
         for task_name, sigma in TASKS:
             if sigma == 15 / 255:
                 continue
@@ -84,7 +86,7 @@ def main():
     size = 32 if args.smoke else args.size
     max_iter = 10 if args.smoke else args.max_iter
     tasks = TASKS if not args.smoke else TASKS[1:3]
-    names = PRIORS
+    names = tuple(args.priors)
     per = {}  # (task, prior) -> lists of psnr, ssim, seconds, converged, iterations
     for image_name in images:
         truth = load_image(image_name, size=size)
@@ -108,12 +110,13 @@ def main():
     for (task, name), (p, s, sec, conv, its) in per.items():
         rows.append([task, name, method_for(priors[name]), statistics.mean(p), statistics.mean(s),
                      statistics.median(sec), f"{sum(conv)}/{len(conv)}", statistics.median(its)])
+    complete = set(names) == set(PRIORS)
     gaps = []
-    for task in dict.fromkeys(task for task, _ in per):
+    for task in dict.fromkeys(task for task, _ in per) if complete else ():
         tv = statistics.mean(per[(task, "tv")][0])
         gaps.append([task, *[statistics.mean(per[(task, n)][0]) - tv for n in names if n != "tv"]])
     goal_rows = []
-    if not args.smoke:
+    if complete and not args.smoke:
         d25 = {n: statistics.mean(per[("denoise s25", n)][0]) for n in names}
         goal_rows = [
             ["convex learned prior beats TV by >= 1 dB at sigma 25",
@@ -121,23 +124,27 @@ def main():
              "met" if max(d25["ridge-s25"], d25["cascade-s25"]) - d25["tv"] >= 1 else "NOT met"],
             ["deep convex prior beats the one-layer ridge form (sigma 25)",
              f"{d25['cascade-s25'] - d25['ridge-s25']:+.2f} dB",
-             "met" if d25["cascade-s25"] > d25["ridge-s25"] else "NOT met"],
-            ["every solve converges with certified steps",
-             f"{sum(sum(v[3]) for v in per.values())}/{sum(len(v[3]) for v in per.values())} converged",
-             "met" if all(all(v[3]) for v in per.values()) else "NOT met"],
+             "met" if d25["cascade-s25"] - d25["ridge-s25"] >= 0.1 else "NOT met (difference below 0.1 dB)"],
         ]
+        for group in (("ridge-s25", "cascade-s25"), ("gradstep-s25",), ("tv",), ("tikhonov",)):
+            runs = [c for (_, n), v in per.items() if n in group for c in v[3]]
+            goal_rows.append([f"every solve converges with certified steps: {' + '.join(group)}",
+                              f"{sum(runs)}/{len(runs)} converged", "met" if all(runs) else "NOT met"])
     sections = [
         (f"Mean PSNR / SSIM over {len(images)} held-out image(s) ({size}x{size} crops), median seconds per image",
          ["task", "prior", "method", "PSNR (dB)", "SSIM", "s / image", "converged", "iterations"], rows),
-        ("PSNR gain over total variation (dB)", ["task", *[n for n in names if n != "tv"]], gaps),
     ]
+    if gaps:
+        sections.append(("PSNR gain over total variation (dB)", ["task", *[n for n in names if n != "tv"]], gaps))
     if goal_rows:
         sections.append(("Goals of issue 6", ["goal", "measured", "status"], goal_rows))
     notes = (f"Images: {', '.join(images)}; tolerance 1e-4, at most {max_iter} iterations per solve; torch threads "
              f"{args.threads}. Learned priors: the files shipped in gradflow/inverse/pretrained (made by "
              "`gradflow train-prior NAME`: a few minutes of CPU training each, 32x32 patches of the training "
              "images). 'converged' counts solves whose fixed-point residual reached the tolerance within the "
-             "iteration cap; the step sizes are the certified ones in every solve.")
+             "iteration cap; the step sizes are the certified ones in every solve. lam: the defaults calibrated on "
+             "the training image astronaut (results/inverse_calibration.md). The non-convex gradient-step prior has "
+             "no lower bound along directions the data do not see, so plug-and-play diverges on inpainting.")
     write_results("inverse", "Image restoration with learned convex priors", sections, args, notes)
 
 

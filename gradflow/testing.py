@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .potentials._base import autograd_gradient, autograd_jacobian
+from .potentials import autograd_gradient, autograd_jacobian
 
 __all__ = [
     "TOLERANCES",

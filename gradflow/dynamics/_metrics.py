@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from .._validation import check_field_input
 from ._integrate import odeint
 from ._systems import HamiltonianSystem, TrajectoryData
 
@@ -20,6 +21,8 @@ def error_db(mse: float) -> float:
 
 def derivative_mse(model, data: TrajectoryData) -> float:
     """mean over entries of (model(z) - dz/dt)^2 on every (state, exact derivative) pair of ``data``."""
+    if not isinstance(data, TrajectoryData) or len(data) == 0:
+        raise ValueError(f"data must be non-empty TrajectoryData, got {type(data).__name__}")
     z, dz = data.pairs()
     reference = next(model.parameters(), None)
     if reference is not None:
@@ -46,6 +49,9 @@ def rollout_metrics(model, system: HamiltonianSystem, z0: torch.Tensor, t: torch
     trajectories ``model_trajectory``, ``true_trajectory`` ((T, B, 2n)). A rollout that fails (blows up)
     gives inf errors.
     """
+    if not isinstance(system, HamiltonianSystem):
+        raise ValueError(f"system must be a HamiltonianSystem, got {type(system).__name__}")
+    check_field_input(z0, system.dim, name="z0")
     z0 = z0.detach().to(torch.float64)
     t = torch.as_tensor(t, dtype=torch.float64)
     true = system.simulate(z0, t)

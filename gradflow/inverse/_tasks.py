@@ -26,11 +26,11 @@ PRIOR_CHOICES = ("learned", *list_pretrained(), "tv", "tikhonov")
 #: benchmarks/bench_inverse.py, which prints the calibration); other noise levels scale lam by
 #: (sigma / default sigma)^2, the MAP scaling.
 _LAM = {
-    "ridge-s25": {"denoise": 1.0, "deblur": 0.0104, "inpaint": 0.0104, "sr": 0.0104},
-    "cascade-s25": {"denoise": 1.0, "deblur": 0.0104, "inpaint": 0.0104, "sr": 0.0104},
-    "gradstep-s25": {"denoise": 1.0, "deblur": 0.0104, "inpaint": 0.0104, "sr": 0.0104},
-    "tv": {"denoise": 0.09, "deblur": 0.003, "inpaint": 0.003, "sr": 0.003},
-    "tikhonov": {"denoise": 0.5, "deblur": 0.003, "inpaint": 0.003, "sr": 0.003},
+    "ridge-s25": {"denoise": 0.5, "deblur": 0.0052, "inpaint": 0.0104, "sr": 0.0104},
+    "cascade-s25": {"denoise": 0.5, "deblur": 0.0052, "inpaint": 0.0104, "sr": 0.0104},
+    "gradstep-s25": {"denoise": 0.25, "deblur": 0.0013, "inpaint": 0.0104, "sr": 0.0026},
+    "tv": {"denoise": 0.09, "deblur": 0.00075, "inpaint": 0.000375, "sr": 0.00075},
+    "tikhonov": {"denoise": 0.5, "deblur": 0.006, "inpaint": 0.006, "sr": 0.006},
 }
 
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from .._validation import check_choice, check_positive_int
 from ..potentials import ConvergenceError
-from ..potentials._activations import make_elementwise_activation
+from ..potentials import make_elementwise_activation
 from ._checks import check_image, check_like
 
 __all__ = ["GradNetPrior", "GradStepPrior", "Prior", "Tikhonov", "TotalVariation", "finite_differences"]

@@ -6,8 +6,15 @@ forward pass; the monotone ones (mGradNets) are gradients of convex potentials a
 ``lipschitz_bound``, ``logdet_jacobian``, ``inverse`` and ``conjugate``.
 """
 
-from ._activations import ELEMENTWISE_ACTIVATIONS, MODULE_ACTIVATIONS, MONOTONE_ACTIVATIONS
-from ._base import MonotonePotential, Potential
+from ._activations import (
+    ELEMENTWISE_ACTIVATIONS,
+    MODULE_ACTIVATIONS,
+    MONOTONE_ACTIVATIONS,
+    make_elementwise_activation,
+    make_module_activation,
+    positive,
+)
+from ._base import MonotonePotential, Potential, autograd_gradient, autograd_jacobian
 from ._baselines import ICNN, MLPField, MLPPotential
 from ._cascaded import GradNetC, MGradNetC
 from ._fast import FastGradientField
@@ -30,7 +37,12 @@ __all__ = [
     "MLPPotential",
     "MonotonePotential",
     "Potential",
+    "autograd_gradient",
+    "autograd_jacobian",
     "count_parameters",
     "create_potential",
     "list_potentials",
+    "make_elementwise_activation",
+    "make_module_activation",
+    "positive",
 ]

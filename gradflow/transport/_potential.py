@@ -9,7 +9,7 @@ from torch import nn
 
 from .._validation import check_choice
 from ..potentials import MGradNetC, MGradNetM, MonotonePotential, create_potential
-from ..potentials._activations import positive
+from ..potentials import positive
 
 __all__ = ["BrenierNet", "default_net"]
 

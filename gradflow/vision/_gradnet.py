@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_positive_int
-from ..potentials._activations import make_elementwise_activation, positive
+from ..potentials import make_elementwise_activation, positive
 from ._residual import _check_input, _GatedSkip
 
 __all__ = ["ConvGradNet", "GradNetResidual"]

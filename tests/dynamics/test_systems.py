@@ -15,6 +15,8 @@ from gradflow.dynamics import (
     PortHamiltonianSystem,
     ThreeBody,
     TwoBody,
+    create_system,
+    list_systems,
     symplectic_form,
 )
 
@@ -127,3 +129,14 @@ def test_damped_system_loses_energy_monotonically():
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_registry_and_bounded_henon_heiles_states():
+    assert set(list_systems()) >= {"mass_spring", "pendulum", "double_pendulum", "two_body", "three_body",
+                                   "henon_heiles", "damped_mass_spring"}
+    assert create_system("pendulum", gravity=9.81).gravity == 9.81
+    with pytest.raises(ValueError, match="valid: damped_mass_spring"):
+        create_system("spring")
+    system = HenonHeiles()
+    energy = system.energy(system.sample_initial_states(200, torch.Generator().manual_seed(0)))
+    assert float(energy.min()) >= 0.02 - 1e-12 and float(energy.max()) <= 0.15 + 1e-12  # below escape at 1/6

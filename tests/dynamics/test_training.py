@@ -110,3 +110,9 @@ def test_training_input_checks(spring_data):
         TrajectoryLoss(torch.zeros(1))
     with pytest.raises(ValueError, match="shape"):
         fit_derivatives(HamiltonianNet(GradNetC(4)), spring_data[0], steps=1, progress=False)
+    with pytest.raises(ValueError, match="TrajectoryData"):
+        derivative_mse(model, None)
+    with pytest.raises(ValueError, match="HamiltonianSystem"):
+        rollout_metrics(model, "pendulum", torch.zeros(2, 2), torch.linspace(0, 1, 3))
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+        rollout_metrics(model, MassSpring(), torch.zeros(2, 4), torch.linspace(0, 1, 3))

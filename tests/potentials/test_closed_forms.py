@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gradflow.potentials import GradNetC, GradNetM, MGradNetC, MGradNetM, count_parameters, create_potential
-from gradflow.potentials._base import autograd_gradient
+from gradflow.potentials import autograd_gradient
 
 
 @pytest.mark.parametrize(
