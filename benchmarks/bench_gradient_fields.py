@@ -125,10 +125,11 @@ def tta_rows(records, step_s: dict):
         steps = median_of(name, "t40_steps")
         return None if steps is None or variant not in step_s else steps * step_s[variant]
 
-    def show(value, ref=None):
-        if value is None or (ref is not None and ref is None):
-            return "n/a"
-        return f"{value:.1f}" if ref is None else f"{value / ref:.2f}"
+    def show(value):
+        return "n/a" if value is None else f"{value:.1f}"
+
+    def ratio(value, ref):
+        return "n/a" if value is None or ref is None else f"{value / ref:.2f}"
 
     icnn_wall, mlp_wall = median_of("icnn", "t40_s"), median_of("mlp_potential", "t40_s")
     icnn_est, mlp_est = estimate("icnn", "icnn"), estimate("mlp_potential", "mlp_potential")
@@ -145,9 +146,9 @@ def tta_rows(records, step_s: dict):
             est = estimate(name, variant)
             measured = variant == name
             rows.append([variant, per_trial if measured else "(same steps)",
-                         show(wall) if measured else "", show(wall, icnn_wall) if measured else "",
-                         show(wall, mlp_wall) if measured else "", f"{1e3 * step_s[variant]:.2f}", show(est),
-                         show(est, icnn_est), show(est, mlp_est)])
+                         show(wall) if measured else "", ratio(wall, icnn_wall) if measured else "",
+                         ratio(wall, mlp_wall) if measured else "", f"{1e3 * step_s[variant]:.2f}", show(est),
+                         ratio(est, icnn_est), ratio(est, mlp_est)])
     return rows
 
 
@@ -202,7 +203,9 @@ def main():
 Protocol run: {protocol['n_train']} training / {protocol['n_val']} validation points, {protocol['epochs']} epochs
 of batch 1000, Adam lr 5e-3, best validation weights, {protocol['trials']} trial(s), test grid
 {protocol['grid']} x {protocol['grid']}; torch threads {args.threads}; every run in one process, one after the
-other. Training seconds are gradflow.train.fit's wall time including one validation pass per epoch.
+other. Training seconds are gradflow.train.fit's wall time including one validation pass per epoch, on a
+shared machine whose load varied during the runs (so the wall-time columns are noisy; the step-time columns
+below are not).
 Time to accuracy is read from the per-epoch validation history (resolution: one epoch of 100 steps); the
 step times are medians of 30 interleaved rounds of one training step per model (batch 1000, CPU time of
 the one compute thread) measured after all runs, without validation or data loading; "(fast)" is

@@ -42,6 +42,8 @@ def configure(parser):
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--records", type=Path, default=None,
                         help="JSON-lines file of finished runs, to resume an interrupted run (default: none)")
+    parser.add_argument("--tabulate-only", action="store_true",
+                        help="run nothing: tabulate the runs in --records (those missing are listed as such)")
 
 
 def labelled_points(target: PolyMax, n: int, seed: int):
@@ -99,7 +101,7 @@ def main():
         pilot = labelled_points(target, 2_000 if not args.smoke else 200, seed=1)
         test = labelled_points(target, protocol["n_test"], seed=2)
         for name in args.models:
-            if (d, name) in done:
+            if (d, name) in done or args.tabulate_only:
                 continue
             record = {**run_model(target, name, protocol, pilot, test), "protocol": protocol}
             print(json.dumps(record), flush=True)
@@ -107,6 +109,8 @@ def main():
                 with args.records.open("a") as f:
                     f.write(json.dumps(record) + "\n")
             records.append(record)
+    missing = [f"d={d} {name}" for d in protocol["dims"] for name in args.models
+               if not any(r["dim"] == d and r["model"] == name for r in records)]
     rows = [[r["dim"], r["model"], r["params"], f"{r['db']:.2f}", PAPER_DB.get((r["dim"], r["model"]), ""),
              f"{r['lr']:g}", ", ".join(f"{float(k):g}: {v:.2f}" for k, v in r["pilot_db"].items()),
              f"{10 * math.log10(r['final_train_mse']):.2f}", f"{r['train_s']:.0f}"]
@@ -115,10 +119,12 @@ def main():
 Protocol run: dims {protocol['dims']}, {protocol['steps']} iterations of batch 100 (fresh uniform samples every
 iteration), Adam, learning rate chosen per model by a {protocol['pilot_steps']}-iteration pilot at each of
 {list(LEARNING_RATES)} scored on 2,000 pilot points; test on {protocol['n_test']} separate uniform points
-with the final weights; one trial (seed 0); float32; torch threads {args.threads}; models run one after the
-other in one process. "last train dB" is the mean training loss over the last logged interval. With
+with the final weights; one trial (seed 0); float32; torch threads {args.threads}. "train s" is wall time on
+a shared machine (not comparable across rows; see bench_speed for speed). "last train dB" is the mean
+training loss over the last logged interval. With
 --records, runs recorded earlier under the same protocol (by this command or by runs of it restricted with
 --dims/--models) are tabulated instead of rerun.
+Not run (out of time in this session): {", ".join(missing) if missing else "none"}.
 """
     sections = [("PolyMax test error (dB, lower is better)",
                  ["d", "model", "params", "test dB", "paper", "lr", "pilot dB per lr", "last train dB", "train s"],

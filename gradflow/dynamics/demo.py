@@ -89,7 +89,7 @@ def hamiltonian_section(report: Report, *, quick: bool = False, device: str = "a
     and a neural ODE; add phase portraits, energy over time, rollouts and a metrics table to ``report``."""
     plt = require_matplotlib()
     system = Pendulum()
-    steps, n_params = (20, 300) if quick else (1500, 1000)
+    steps, n_params = (20, 300) if quick else (1000, 1000)
     t_end = 2.0 if quick else 20.0
     report.heading("Hamiltonian dynamics (ideal pendulum, HNN protocol)")
     report.text(
@@ -99,7 +99,7 @@ def hamiltonian_section(report: Report, *, quick: bool = False, device: str = "a
         "true H. The full comparison over the HNN task suite is `benchmarks/bench_hamiltonian.py`."
     )
     train, test = system.dataset(seed=seed)
-    t = torch.linspace(0, t_end, 20 if quick else 400, dtype=torch.float64)
+    t = torch.linspace(0, t_end, 20 if quick else 200, dtype=torch.float64)
     models, rollouts, rows = {}, {}, []
     for name in DEMO_MODELS:
         model, metrics, rollout = train_and_evaluate(name, system, train, test, n_params=n_params, steps=steps,

@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_choice, check_positive_int
-from ..potentials import ConvergenceError
-from ..potentials import make_elementwise_activation
+from ..potentials import ConvergenceError, make_elementwise_activation
 from ._checks import check_image, check_like
 
 __all__ = ["GradNetPrior", "GradStepPrior", "Prior", "Tikhonov", "TotalVariation", "finite_differences"]
@@ -92,9 +91,9 @@ class Prior(nn.Module):
         tol = _PROX_TOL.get(v.dtype, 1e-3) if tol is None else tol
         if not tol > 0:
             raise ValueError(f"tol must be > 0, got {tol!r}")
-        if not self.is_convex and tau * float(self.lipschitz_bound()) >= 1:
+        if not self.is_convex and tau * float(self.lipschitz_bound().detach()) >= 1:
             raise ValueError(f"prox of a non-convex prior needs tau * L < 1, got tau * L = "
-                             f"{tau * float(self.lipschitz_bound()):.3g}")
+                             f"{tau * float(self.lipschitz_bound().detach()):.3g}")
         x, residual = prox_iterations(self, v, tau, max_iter, tol)
         if residual > tol:
             raise ConvergenceError(

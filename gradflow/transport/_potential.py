@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from .._validation import check_choice
-from ..potentials import MGradNetC, MGradNetM, MonotonePotential, create_potential
-from ..potentials import positive
+from ..potentials import MGradNetC, MGradNetM, MonotonePotential, create_potential, positive
 
 __all__ = ["BrenierNet", "default_net"]
 
