@@ -24,6 +24,7 @@ __all__ = [
     "assert_inverse",
     "assert_jacobian_consistent",
     "assert_monotone",
+    "assert_symplectic",
     "tolerance",
 ]
 
@@ -113,3 +114,19 @@ def assert_inverse(potential, y: torch.Tensor, rtol: float | None = None, atol: 
         err, ok = _max_rel_error(potential(x), y, rtol, atol)
     if not ok:
         raise AssertionError(f"inverse does not invert the field: max |grad psi(inverse(y)) - y| = {err:.3g}")
+
+
+def assert_symplectic(step, z: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
+    """Assert the map ``step``: R^2n -> R^2n (e.g. one integrator step) is symplectic at the point z (2n,):
+    its Jacobian M satisfies M^T J M = J with J = [[0, I], [-I, 0]], to atol + rtol max|M|^2."""
+    from .dynamics import symplectic_form
+
+    rtol, atol = tolerance(z.dtype, rtol, atol)
+    if z.ndim != 1 or z.shape[0] % 2:
+        raise ValueError(f"z must be one state of even size (2n,), got shape {tuple(z.shape)}")
+    M = torch.autograd.functional.jacobian(step, z).detach()
+    J = symplectic_form(z.shape[0], dtype=z.dtype, device=z.device)
+    defect = float((M.mT @ J @ M - J).abs().max())
+    bound = atol + rtol * float(M.abs().max()) ** 2
+    if defect > bound:
+        raise AssertionError(f"map is not symplectic: max |M^T J M - J| = {defect:.3g} exceeds {bound:.3g}")

@@ -80,3 +80,16 @@ def test_tolerance_table():
     assert tolerance(torch.float64) == TOLERANCES[torch.float64]
     assert tolerance(torch.float32, rtol=0.5) == (0.5, TOLERANCES[torch.float32][1])
     assert TOLERANCES[torch.float64][0] < TOLERANCES[torch.float32][0]
+
+
+def test_symplectic_check():
+    from gradflow.testing import assert_symplectic
+
+    c, s = 0.6, 0.8
+    rotation = torch.tensor([[c, s], [-s, c]], dtype=torch.float64)  # the exact harmonic-oscillator flow
+    z = torch.tensor([0.3, -1.2], dtype=torch.float64)
+    assert_symplectic(lambda v: rotation @ v, z)
+    with pytest.raises(AssertionError, match="not symplectic"):
+        assert_symplectic(lambda v: 1.01 * (rotation @ v), z)  # area grows by 2%
+    with pytest.raises(ValueError, match="even size"):
+        assert_symplectic(lambda v: v, torch.zeros(3, dtype=torch.float64))
