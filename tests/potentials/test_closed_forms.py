@@ -6,8 +6,15 @@ import math
 import pytest
 import torch
 
-from gradflow.potentials import GradNetC, GradNetM, MGradNetC, MGradNetM, count_parameters, create_potential
-from gradflow.potentials import autograd_gradient
+from gradflow.potentials import (
+    GradNetC,
+    GradNetM,
+    MGradNetC,
+    MGradNetM,
+    autograd_gradient,
+    count_parameters,
+    create_potential,
+)
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from gradflow.potentials import ICNN, ConvergenceError, MGradNetC, MGradNetM
-from gradflow.potentials import autograd_jacobian
+from gradflow.potentials import ICNN, ConvergenceError, MGradNetC, MGradNetM, autograd_jacobian
 
 MONOTONE = {
     "mgradnet_c": lambda: MGradNetC(3, width=8, depth=3, strong_convexity=0.1),

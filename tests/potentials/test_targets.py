@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from gradflow.potentials import MGradNetC, MLPField
-from gradflow.potentials import autograd_gradient
+from gradflow.potentials import MGradNetC, MLPField, autograd_gradient
 from gradflow.potentials.fitting import fit_field, gradient_loss
 from gradflow.potentials.targets import PolyMax, create_target, gradient_error_db, gradient_mse, list_targets
 

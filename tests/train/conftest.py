@@ -4,15 +4,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tests share a 2-core machine: run torch single-threaded, then restore."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def regression():
     """(x, y): 64 points in R^3 with y = x @ w_true + 0.5, float64; returns (x, y, w_true)."""
