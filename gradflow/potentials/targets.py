@@ -133,19 +133,15 @@ class PolyMax(FieldTarget):
         x = self.sample(10_000, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
         self.scale = float(self._gradient(x).norm(dim=-1).mean())
 
-    def _quadratic_forms(self, x):
-        c = x - 0.5
-        A = self.matrices.to(x)
-        return torch.einsum("...i,kij,...j->...k", c, A, c), c, A
-
     def _energy(self, x):
-        forms, _, _ = self._quadratic_forms(x)
-        return forms.amax(-1) / self.scale
+        c = x - 0.5
+        return torch.einsum("...i,kij,...j->...k", c, self.matrices.to(x), c).amax(-1) / self.scale
 
     def _gradient(self, x):
-        forms, c, A = self._quadratic_forms(x)
-        best = A[forms.argmax(-1)]  # (..., d, d)
-        return 2 * (best @ c.unsqueeze(-1)).squeeze(-1) / self.scale
+        c = x - 0.5
+        Ac = torch.einsum("kij,...j->...ki", self.matrices.to(x), c)  # (..., 3, d): A c for each A
+        best = (Ac * c.unsqueeze(-2)).sum(-1).argmax(-1)  # the maximising quadratic form
+        return 2 * Ac.gather(-2, best[..., None, None].expand(*best.shape, 1, self.dim)).squeeze(-2) / self.scale
 
 
 _TARGETS = {"convex_2d": Convex2D, "nonconvex_2d": NonConvex2D, "polymax": PolyMax}
