@@ -82,8 +82,8 @@ def main():
                 print(rows[-1], flush=True)
     notes = f"""
 Budget: at most {args.seconds:g} s wall per fit on ONE torch thread (the goal allows 300 s of 2 cores), on a
-shared 2-core machine whose load average was far above 2 during the run, so CPU seconds (process time) are
-the comparable figure. Training data are fresh samples every step (infinite data); L2-UVP in percent of
+shared 2-core machine (other jobs running; the load varied), so CPU seconds (process time) are the
+comparable figure. Training data are fresh samples every step (infinite data); L2-UVP in percent of
 Var(Q) (forward, 8192 held-out samples) and of Var(P) (inverse: the fitted map inverted by damped Newton at
 T*(x) for 2048 of them); cosine of displacements.
 "linear (Bures)" is the closed-form Gaussian map between the moments of 20k samples per side. The default

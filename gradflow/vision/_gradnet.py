@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_positive_int
 from ..potentials import make_elementwise_activation, positive
-from ._residual import _check_input, _GatedSkip
+from ._residual import _check_input, _conv_sizes, _GatedSkip
 
 __all__ = ["ConvGradNet", "GradNetResidual"]
 
@@ -38,11 +37,7 @@ class ConvGradNet(nn.Module):
     def __init__(self, channels: int, hidden_channels: int | None = None, kernel_size: int = 3,
                  activation: str = "tanh", monotone: bool = True):
         super().__init__()
-        check_positive_int(channels, "channels")
-        check_positive_int(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd ('same' padding), got {kernel_size}")
-        hidden = channels if hidden_channels is None else check_positive_int(hidden_channels, "hidden_channels")
+        hidden = _conv_sizes(channels, kernel_size, hidden_channels)
         self.channels, self.hidden_channels, self.monotone = channels, hidden, bool(monotone)
         self.activation = activation
         self.act = make_elementwise_activation(activation, (hidden, 1, 1), self.monotone)

@@ -95,6 +95,15 @@ _ACTIVATION_MODULES = {
 BRANCH_ACTIVATIONS = tuple(sorted(_ACTIVATION_MODULES))
 
 
+def _conv_sizes(channels: int, kernel_size: int, hidden_channels: int | None) -> int:
+    """Validate the sizes of a conv - activation - conv pair with 'same' padding; return the hidden width."""
+    check_positive_int(channels, "channels")
+    check_positive_int(kernel_size, "kernel_size")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd ('same' padding), got {kernel_size}")
+    return channels if hidden_channels is None else check_positive_int(hidden_channels, "hidden_channels")
+
+
 class ConvBranch(nn.Module):
     r"""The residual branch F(x) = c * conv2(s(conv1 x + b1)) + b2 (EDSR's block body without the skip).
 
@@ -118,11 +127,7 @@ class ConvBranch(nn.Module):
     def __init__(self, channels: int, kernel_size: int = 3, hidden_channels: int | None = None,
                  activation: str = "relu", scale: float = 1.0, bias: bool = True):
         super().__init__()
-        check_positive_int(channels, "channels")
-        check_positive_int(kernel_size, "kernel_size")
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd ('same' padding), got {kernel_size}")
-        hidden = channels if hidden_channels is None else check_positive_int(hidden_channels, "hidden_channels")
+        hidden = _conv_sizes(channels, kernel_size, hidden_channels)
         check_choice(activation, "activation", BRANCH_ACTIVATIONS)
         if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale != 0):
             raise ValueError(f"scale must be a finite nonzero number, got {scale!r}")
