@@ -15,6 +15,7 @@ Solve y = A x + noise by minimising 1/2 ||A x - y||^2 + lam R(x):
 * shipped priors: ``GradNetPrior.pretrained(name)``, :func:`list_pretrained`.
 
 Example:
+    >>> import torch
     >>> from gradflow.inverse import Denoising, TotalVariation, solve
     >>> x = torch.rand(1, 1, 32, 32); y = Denoising().measure(x, 0.1)
     >>> solve(y, Denoising(), TotalVariation(), lam=0.05, method="fista").x.shape

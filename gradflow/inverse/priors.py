@@ -458,7 +458,7 @@ class Tikhonov(Prior):
     forward differences). grad R = x or D^T D x; L = 1 or 8; prox = v / (1 + tau) or the inner solve.
 
     Example:
-        >>> float(Tikhonov().cost(torch.ones(1, 1, 2, 2)))
+        >>> float(Tikhonov("identity").cost(torch.ones(1, 1, 2, 2)))
         2.0
     """
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .._validation import check_field_input, check_positive_int
+from ._inverse import solve_gradient_equation
 
 __all__ = ["MonotonePotential", "Potential", "autograd_gradient", "autograd_jacobian"]
 
@@ -148,8 +149,6 @@ class MonotonePotential(Potential):
         residual. Unique for strongly convex psi (``strong_convexity > 0``). When gradients are enabled
         the result is differentiable in y and in the parameters (implicit function theorem).
         """
-        from ._inverse import solve_gradient_equation
-
         self._check(y, "y")
         return solve_gradient_equation(self, y, tol=tol, max_iter=max_iter)
 
