@@ -140,9 +140,11 @@ class MonotonePotential(Potential):
         sign, logabs = torch.linalg.slogdet(J)
         return torch.where(sign > 0, logabs, torch.full_like(logabs, -torch.inf))
 
-    def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
+    def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50,
+                x0: torch.Tensor | None = None) -> torch.Tensor:
         """x with grad psi(x) = y, (..., d) -> (..., d), by damped Newton on the convex problem
-        min_x psi(x) - <x, y>.
+        min_x psi(x) - <x, y>, started from ``x0`` (same shape as y; default zeros), e.g. a previous
+        solution when y changes little between calls.
 
         Converged when ||grad psi(x) - y||_inf <= tol (1 + ||y||_inf) for every point (tol defaults to
         1e-5 in float32, 1e-10 in float64); otherwise raises :class:`ConvergenceError` with the worst
@@ -150,7 +152,11 @@ class MonotonePotential(Potential):
         the result is differentiable in y and in the parameters (implicit function theorem).
         """
         self._check(y, "y")
-        return solve_gradient_equation(self, y, tol=tol, max_iter=max_iter)
+        if x0 is not None:
+            self._check(x0, "x0")
+            if x0.shape != y.shape:
+                raise ValueError(f"x0 must have the shape of y {tuple(y.shape)}, got {tuple(x0.shape)}")
+        return solve_gradient_equation(self, y, tol=tol, max_iter=max_iter, x0=x0)
 
     def conjugate(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
         """The convex conjugate psi*(y) = <x*, y> - psi(x*) with grad psi(x*) = y, (..., d) -> (...).

@@ -25,7 +25,7 @@ def _scaled_residual(potential, x, y):
 
 
 @torch.no_grad()
-def _newton(potential, y, tol, max_iter):
+def _newton(potential, y, x0, tol, max_iter):
     """Damped Newton on r(x) = grad psi(x) - y with Armijo backtracking on phi = ||r||^2 / 2, batched.
 
     The step solves (J + delta I) p = -r with J the (symmetric PSD) Jacobian and a tiny delta =
@@ -33,7 +33,7 @@ def _newton(potential, y, tol, max_iter):
     slope phi'(0) = r^T J p is negative while r is not in J's null space, and J is positive definite for
     strongly convex psi, so the iteration then converges globally and quadratically near the solution.
     """
-    x = torch.zeros_like(y)
+    x = torch.zeros_like(y) if x0 is None else x0.detach().clone()
     r, res = _scaled_residual(potential, x, y)
     eye = torch.eye(y.shape[-1], dtype=y.dtype, device=y.device)
     delta = torch.finfo(y.dtype).eps ** 0.5
@@ -59,7 +59,8 @@ def _newton(potential, y, tol, max_iter):
     return x, res
 
 
-def solve_gradient_equation(potential, y: torch.Tensor, tol: float | None = None, max_iter: int = 50):
+def solve_gradient_equation(potential, y: torch.Tensor, tol: float | None = None, max_iter: int = 50,
+                            x0: torch.Tensor | None = None):
     """Solve grad psi(x) = y for a monotone potential; see :meth:`MonotonePotential.inverse`."""
     if tol is None:
         tol = _DEFAULT_TOL.get(y.dtype, 1e-3)
@@ -67,7 +68,7 @@ def solve_gradient_equation(potential, y: torch.Tensor, tol: float | None = None
         raise ValueError(f"tol must be > 0, got {tol!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    x, res = _newton(potential, y.detach(), tol, max_iter)
+    x, res = _newton(potential, y.detach(), x0, tol, max_iter)
     worst = float(res.max()) if res.numel() else 0.0
     if worst > tol:
         raise ConvergenceError(

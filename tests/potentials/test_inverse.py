@@ -79,3 +79,16 @@ def test_inverse_validates_its_arguments():
         net.inverse(torch.zeros(3, 2), tol=0)
     with pytest.raises(ValueError, match="max_iter"):
         net.inverse(torch.zeros(3, 2), max_iter=0)
+
+
+def test_warm_start_converges_in_fewer_iterations():
+    torch.manual_seed(0)
+    net = MGradNetC(3, width=8, depth=3, strong_convexity=0.1).double()
+    x = 2 * torch.randn(16, 3, dtype=torch.float64)
+    y = net(x).detach()
+    with pytest.raises(ConvergenceError):
+        net.inverse(y, max_iter=2)  # two Newton steps from zero are not enough here
+    near = x + 1e-3 * torch.randn_like(x)
+    torch.testing.assert_close(net.inverse(y, max_iter=2, x0=near), x, rtol=1e-8, atol=1e-8)
+    with pytest.raises(ValueError, match="x0 must have the shape"):
+        net.inverse(y, x0=x[:3])
