@@ -77,9 +77,10 @@ class _Cascaded:
 
     def _energy(self, x):
         u = x @ self.weight.T
-        if self.depth == 1:
-            alpha, beta = self._scales()
-            # G(u) = alpha / beta * S(beta (u + b)): exact for a single layer.
+        alpha, beta = self._scales()
+        if self.depth == 1 and bool((beta[0].abs() > 1e-6).all()):
+            # G(u) = alpha / beta * S(beta (u + b)): exact for a single layer (beta = 0 only in the
+            # unconstrained net, where the integral is taken by quadrature instead).
             ridges = alpha[0] / beta[0] * self.activations[0].antiderivative(beta[0] * (u + self.hidden_bias[0]))
         else:
             ridges = integrate_from_zero(
@@ -114,7 +115,8 @@ class GradNetC(_Cascaded, Potential):
         width: hidden units m (W is m x d).
         depth: cascade layers L >= 1.
         activation: one of "tanh", "sigmoid", "sin", "weighted_tanh" (learnable).
-        quadrature_panels: Gauss-Legendre panels used by ``energy`` when depth > 1.
+        quadrature_panels: initial number of Gauss-Legendre panels of ``energy`` when depth > 1 (doubled
+            until the integral converges).
 
     Example:
         >>> net = GradNetC(2, width=7, depth=4)

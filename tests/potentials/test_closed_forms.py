@@ -94,3 +94,13 @@ def test_monotone_m_net_with_strong_convexity_has_jacobian_at_least_mu():
     x = 5 * torch.randn(200, 4, dtype=torch.float64)
     eig = torch.linalg.eigvalsh(net.jacobian(x).detach())
     assert eig.min() >= 0.3 - 1e-10
+
+
+def test_one_layer_energy_stays_finite_when_a_scale_vanishes():
+    torch.manual_seed(0)
+    net = GradNetC(2, width=3, depth=1).double()
+    with torch.no_grad():
+        net.beta[0, 1] = 0.0  # unconstrained net: unit 1 has a constant profile g, so a linear ridge G
+    x = torch.randn(6, 2, dtype=torch.float64)
+    assert torch.isfinite(net.energy(x)).all()
+    torch.testing.assert_close(autograd_gradient(net.energy, x).detach(), net(x).detach(), rtol=1e-9, atol=1e-9)
