@@ -322,6 +322,11 @@ class GradResidual(_GatedSkip):
         outputs, transposed-convolved with a ones map."""
         summed = weight.sum(0, keepdim=True) * scale  # (1, hidden, k, k)
         ones = torch.ones((1, 1, *out_shape), dtype=weight.dtype, device=weight.device)
+        padding = [conv2.dilation[i] * (weight.shape[-2 + i] - 1) - conv2.padding[i] for i in range(2)]
+        if conv2.stride == (1, 1) and min(padding) >= 0 and tuple(hidden_shape) == tuple(out_shape):
+            # stride 1, same size: the adjoint is a correlation with the flipped kernel, and a direct
+            # convolution from one channel is ~20x faster on CPU than a one-channel transposed convolution
+            return F.conv2d(ones, summed.transpose(0, 1).flip(-2, -1), None, 1, tuple(padding), conv2.dilation)
         return _conv_transpose(ones, summed, conv2, hidden_shape)
 
     def _closed_form(self, x):
