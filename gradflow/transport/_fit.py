@@ -8,11 +8,13 @@ import time
 
 import torch
 from torch import distributions as D
+from torch import nn
 
 from .._validation import check_choice, check_positive_int
 from ..potentials import ConvergenceError, MonotonePotential
 from ..train import fit
-from ._map import POTENTIAL_NAMES, OTMap, build_potential
+from ._conjugate import AMORTIZATION_LOSSES, AmortizedConjugate, newton_cg
+from ._map import POTENTIAL_NAMES, OTMap, _inverse_net, build_potential
 from ._metrics import bures_map, check_samples, sinkhorn_plan
 from ._potential import BrenierNet
 
@@ -20,11 +22,16 @@ __all__ = ["METHODS", "fit_ot_map"]
 
 #: method -> one-line description (see :func:`fit_ot_map`)
 METHODS = {
-    "dual": "sample-based semi-dual: min E_P psi + E_Q psi*, psi* by exact Newton inversion",
+    "dual": "sample-based semi-dual: min E_P psi + E_Q psi*, psi* by Newton inversion (dense, matrix-free or "
+            "warm-started by an amortised conjugate network)",
     "monge_ampere": "density-based: |log det J_T(x) - log p(x) + log q(T(x))|, analytic log-det (needs log_prob)",
     "plan": "regress T on barycentric projections of minibatch exact (POT emd) or entropic OT plans",
 }
-_METHOD_OPTIONS = {"dual": {"inverse_iters"}, "monge_ampere": set(), "plan": {"plan", "reg"}}
+_METHOD_OPTIONS = {"dual": {"conjugate", "inverse_iters", "cg_iters", "amortization"}, "monge_ampere": set(),
+                   "plan": {"plan", "reg"}}
+#: conjugate solvers of method "dual" (see :func:`fit_ot_map`)
+CONJUGATES = ("newton", "newton_cg", "amortized")
+_DENSE_NEWTON_MAX_DIM = 16  # conjugate="auto": dense Newton up to this d, amortised + Newton-CG above
 _DEFAULT_BATCH = {"dual": 512, "monge_ampere": 512, "plan": 512}
 _DEFAULT_LR = {"dual": 1e-2, "monge_ampere": 1e-3, "plan": 1e-2}
 _FIT_OPTIONS = set(inspect.signature(fit).parameters) - {
@@ -153,20 +160,63 @@ def _plan_loss(plan: str, reg: float):
     return loss
 
 
-def _dual_loss(inverse_iters: int):
-    def conjugate(model, y):
+class _PotentialAndConjugate(nn.Module):
+    """psi and its amortised conjugate trained together by one optimizer (method "dual", "amortized")."""
+
+    def __init__(self, psi: MonotonePotential, conjugate: AmortizedConjugate):
+        super().__init__()
+        self.psi, self.conjugate = psi, conjugate
+
+
+def _solve_conjugate(psi, y, x0, solver: str, iters: int, cg_iters: int) -> torch.Tensor:
+    """x* with grad psi(x*) = y (no grad), loosely: the envelope-theorem gradient only needs it approximately.
+    Any x gives a lower bound <x, y> - psi(x) on psi*(y), so an unconverged iterate is used as is."""
+    tol = 1e-6 if y.dtype == torch.float64 else 1e-4
+    if iters == 0:
+        return x0
+    if solver == "newton":
         with torch.no_grad():
-            try:  # a loose tolerance: the envelope-theorem gradient only needs x* approximately
-                x_star = model.inverse(y, tol=1e-6 if y.dtype == torch.float64 else 1e-4, max_iter=inverse_iters)
-            except ConvergenceError as err:  # any x gives a lower bound <x, y> - psi(x) on psi*(y)
-                x_star = err.x
-        return (x_star * y).sum(-1) - model.energy(x_star)
+            try:
+                return psi.inverse(y, tol=tol, max_iter=iters, x0=x0)
+            except ConvergenceError as err:
+                return err.x
+    return newton_cg(psi, y, x0, tol=tol, max_iter=iters, cg_iters=cg_iters)[0]
+
+
+def _dual_loss(conjugate: str, iters: int, cg_iters: int):
+    solver = "newton" if conjugate == "newton" else "newton_cg"
 
     def loss(model, batch):
         x, y = batch
-        return model.energy(x).mean() + conjugate(model, y).mean()
+        if conjugate == "amortized":
+            psi, amortized = model.psi, model.conjugate
+            x_pred = amortized(y)
+            x_star = _solve_conjugate(psi, y, x_pred.detach(), solver, iters, cg_iters)
+        else:
+            psi, x_star = model, _solve_conjugate(model, y, None, solver, iters, cg_iters)
+        value = psi.energy(x).mean() + ((x_star * y).sum(-1) - psi.energy(x_star)).mean()
+        if conjugate == "amortized":
+            value = value + amortized.loss(psi, y, x_pred, x_star)
+        return value
 
     return loss
+
+
+def _dual_options(opts: dict, dim: int) -> tuple[str, int, int, str]:
+    conjugate = check_choice(opts.get("conjugate", "auto"), "conjugate", {"auto", *CONJUGATES})
+    if conjugate == "auto":
+        conjugate = "newton" if dim <= _DENSE_NEWTON_MAX_DIM else "amortized"
+    default_iters = 2 if conjugate == "amortized" else 20
+    iters = check_positive_int(opts.get("inverse_iters", default_iters), "inverse_iters",
+                               minimum=0 if conjugate == "amortized" else 1)
+    cg_iters = check_positive_int(opts.get("cg_iters", 8), "cg_iters")
+    amortization = check_choice(opts.get("amortization", "regression"), "amortization", AMORTIZATION_LOSSES)
+    if conjugate != "amortized" and "amortization" in opts:
+        raise ValueError(f"amortization applies only to conjugate='amortized', got conjugate={conjugate!r}")
+    if amortization == "regression" and iters == 0:
+        raise ValueError("amortization='regression' regresses on the fine-tuned solution and needs "
+                         "inverse_iters >= 1; use 'cycle' or 'objective' for the network alone")
+    return conjugate, iters, cg_iters, amortization
 
 
 def _monge_ampere_loss(source: _Law, target: _Law):
@@ -254,11 +304,22 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
     method_opts = {k: options.pop(k) for k in list(options) if k in allowed}
     model, spec = _make_potential(potential, src.dim, dtype)
     generator = torch.Generator().manual_seed(seed)
-    if init == "bures" and isinstance(model, BrenierNet):
-        T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
+    if method == "dual":
+        conjugate, iters, cg_iters, amortization = _dual_options(method_opts, src.dim)
+    amortized = method == "dual" and conjugate == "amortized"
+    T0 = None
+    if init == "bures" and (isinstance(model, BrenierNet) or amortized):
         params = next(model.parameters())
-        model.init_affine(*(t.to(dtype=params.dtype, device=params.device)
-                            for t in (T0.matrix, T0.mean_in, T0.mean_out)))
+        T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
+        T0 = [t.to(dtype=params.dtype, device=params.device) for t in (T0.matrix, T0.mean_in, T0.mean_out)]
+    if T0 is not None and isinstance(model, BrenierNet):
+        model.init_affine(*T0)
+    if amortized:
+        # x*(y) = grad psi*(y) is a monotone gradient too: a BrenierNet started at the inverse Bures map
+        inverse_net = _inverse_net(src.dim).to(dtype)
+        if T0 is not None:
+            inverse_net.init_affine(torch.linalg.inv(T0[0].double()).to(dtype), T0[2], T0[1])
+        model = _PotentialAndConjugate(model, AmortizedConjugate(inverse_net, amortization))
     if batch_size is None and chose_whole_plan:
         batch_size = max(src.samples.shape[0], tgt.samples.shape[0])
     batch = batch_size or _DEFAULT_BATCH[method]
@@ -269,7 +330,7 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
             raise ValueError(f"reg must be a finite number > 0, got {reg!r}")
         loss = _plan_loss(plan, float(reg))
     elif method == "dual":
-        loss = _dual_loss(check_positive_int(method_opts.get("inverse_iters", 20), "inverse_iters"))
+        loss = _dual_loss(conjugate, iters, cg_iters)
     else:
         loss = _monge_ampere_loss(src, tgt)
 
@@ -281,8 +342,10 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
             return src.draw(batch, g), tgt.draw(batch, g)
 
     start = time.perf_counter()
-    lr = _DEFAULT_LR[method] if lr is None else lr
+    if lr is None:  # the network-alone minimax (no fine-tuning) diverged at 1e-2, worked at 1e-3 (see docstring)
+        lr = _DEFAULT_LR[method] if not (amortized and iters == 0) else 1e-3
     result = fit(model, loss, data, steps=steps, lr=lr, max_time=max_time, seed=seed, device=device,
                  progress=progress, **options)
-    return OTMap(result.model, method=method, spec=spec, history=result.history, steps=result.steps,
-                 stop_reason=result.stop_reason, seconds=time.perf_counter() - start)
+    model, inverse_net = (result.model.psi, result.model.conjugate.net) if amortized else (result.model, None)
+    return OTMap(model, method=method, spec=spec, history=result.history, steps=result.steps,
+                 stop_reason=result.stop_reason, seconds=time.perf_counter() - start, inverse_net=inverse_net)

@@ -29,18 +29,25 @@ def build_potential(spec: dict) -> MonotonePotential:
     return create_potential(name, dim, strong_convexity=mu)
 
 
+def _inverse_net(dim: int) -> BrenierNet:
+    """The amortised inverse network of ``conjugate="amortized"`` fits (x*(y) = grad psi*(y) is monotone)."""
+    return BrenierNet(dim, strong_convexity=1e-3)
+
+
 class OTMap:
     r"""An optimal transport map T = grad psi from P to Q, psi convex (returned by :func:`fit_ot_map`).
 
     * ``T(x)``: (..., d) -> (..., d), the map, one forward pass of the monotone network;
-    * ``T.inverse(y)``: T^{-1}(y) = grad psi^*(y), by Newton on the strongly convex psi (the map from Q to P);
+    * ``T.inverse(y)``: T^{-1}(y) = grad psi^*(y), by Newton on the strongly convex psi (the map from Q to P),
+      started from the amortised inverse network's prediction when the fit trained one;
     * ``T.potential(x)``: psi(x), (..., d) -> (...), the Brenier potential (up to a constant);
     * ``T.interpolate(x, t)``: McCann's displacement interpolation (1 - t) x + t T(x), the geodesic
       between P (t = 0) and Q (t = 1) in W2;
     * ``T.transport_cost(x)``: mean ||T(x) - x||^2 over samples x ~ P, an estimate of W2^2(P, Q);
     * ``T.save(path)`` / ``OTMap.load(path)``: a ``weights_only`` checkpoint.
 
-    Attributes: ``model`` (the :class:`~gradflow.potentials.MonotonePotential`), ``method``, ``history``,
+    Attributes: ``model`` (the :class:`~gradflow.potentials.MonotonePotential`), ``inverse_net`` (a network
+    approximating T^{-1}, from ``conjugate="amortized"`` fits, else None), ``method``, ``history``,
     ``steps``, ``stop_reason``, ``seconds`` (fit wall time), ``spec`` (how to rebuild ``model``, or None for a
     user-supplied network).
 
@@ -53,10 +60,13 @@ class OTMap:
     """
 
     def __init__(self, model: MonotonePotential, *, method: str = "unknown", spec: dict | None = None,
-                 history=(), steps: int = 0, stop_reason: str | None = None, seconds: float = 0.0):
+                 history=(), steps: int = 0, stop_reason: str | None = None, seconds: float = 0.0,
+                 inverse_net: BrenierNet | None = None):
         if not isinstance(model, MonotonePotential):
             raise ValueError(f"model must be a MonotonePotential, got {type(model).__name__}")
-        self.model, self.method, self.spec = model, method, spec
+        if inverse_net is not None and (not isinstance(inverse_net, BrenierNet) or inverse_net.dim != model.dim):
+            raise ValueError(f"inverse_net must be a BrenierNet on R^{model.dim} or None, got {inverse_net!r}")
+        self.model, self.method, self.spec, self.inverse_net = model, method, spec, inverse_net
         self.history, self.steps, self.stop_reason, self.seconds = list(history), steps, stop_reason, seconds
 
     @property
@@ -68,7 +78,11 @@ class OTMap:
 
     def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
         """T^{-1}(y), (..., d) -> (..., d); raises ConvergenceError if Newton does not converge."""
-        return self.model.inverse(y, tol=tol, max_iter=max_iter)
+        if self.inverse_net is None:
+            return self.model.inverse(y, tol=tol, max_iter=max_iter)
+        with torch.no_grad():
+            x0 = self.inverse_net(y)
+        return self.model.inverse(y, tol=tol, max_iter=max_iter, x0=x0)
 
     def potential(self, x: torch.Tensor) -> torch.Tensor:
         """psi(x) with T = grad psi, (..., d) -> (...)."""
@@ -95,6 +109,8 @@ class OTMap:
     def to(self, *args, **kwargs) -> OTMap:
         """Move/cast the network (as ``torch.nn.Module.to``); returns self."""
         self.model.to(*args, **kwargs)
+        if self.inverse_net is not None:
+            self.inverse_net.to(*args, **kwargs)
         return self
 
     def save(self, path: str | os.PathLike) -> None:
@@ -105,7 +121,8 @@ class OTMap:
         save_checkpoint(path, format=_FORMAT, spec=self.spec, dtype=str(dtype).removeprefix("torch."),
                         state_dict={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                         method=self.method, history=history, steps=self.steps, stop_reason=self.stop_reason,
-                        seconds=self.seconds)
+                        seconds=self.seconds, inverse_state_dict=None if self.inverse_net is None else
+                        {k: v.detach().cpu() for k, v in self.inverse_net.state_dict().items()})
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: MonotonePotential | None = None,
@@ -121,8 +138,13 @@ class OTMap:
             model = build_potential(state["spec"])
         model = model.to(getattr(torch, state["dtype"]))
         model.load_state_dict(state["state_dict"])
+        inverse_net = None
+        if state.get("inverse_state_dict") is not None:
+            inverse_net = _inverse_net(model.dim).to(getattr(torch, state["dtype"]))
+            inverse_net.load_state_dict(state["inverse_state_dict"])
         return cls(model, method=state["method"], spec=state["spec"], history=state["history"],
-                   steps=state["steps"], stop_reason=state["stop_reason"], seconds=state["seconds"])
+                   steps=state["steps"], stop_reason=state["stop_reason"], seconds=state["seconds"],
+                   inverse_net=inverse_net)
 
     def __repr__(self) -> str:
         seconds = f"{self.seconds:.1f}" if math.isfinite(self.seconds) else "?"

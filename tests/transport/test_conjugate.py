@@ -1,0 +1,145 @@
+import pytest
+import torch
+
+from gradflow.transport import BrenierNet, OTMap, bures_map, fit_ot_map, l2_uvp
+from gradflow.transport._conjugate import AmortizedConjugate, newton_cg
+from gradflow.transport.benchmarks import create_pair
+
+FAST = {"progress": False, "device": "cpu"}
+
+
+def _curved_potential(dim: int, seed: int = 0) -> BrenierNet:
+    torch.manual_seed(seed)
+    psi = BrenierNet(dim, strong_convexity=0.05).double()
+    with torch.no_grad():
+        psi.gate.fill_(2.0)  # a residual network that dominates the quadratic: a strongly nonlinear map
+    return psi
+
+
+@pytest.mark.parametrize("dim", [3, 24])
+def test_newton_cg_solves_the_gradient_equation_like_dense_newton(dim):
+    psi = _curved_potential(dim)
+    y = 2 * torch.randn(64, dim, dtype=torch.float64)
+    x, residual = newton_cg(psi, y, tol=1e-10, max_iter=30, cg_iters=dim)
+    assert float(residual.max()) <= 1e-10
+    with torch.no_grad():
+        torch.testing.assert_close(psi(x), y, rtol=0, atol=1e-8)
+        torch.testing.assert_close(x, psi.inverse(y), rtol=0, atol=1e-8)
+
+
+def test_newton_cg_from_a_warm_start_needs_fewer_iterations():
+    psi = _curved_potential(8)
+    y = torch.randn(32, 8, dtype=torch.float64)
+    with torch.no_grad():
+        exact = psi.inverse(y)
+    cold = newton_cg(psi, y, max_iter=1, cg_iters=8)[1]
+    warm = newton_cg(psi, y, exact + 1e-3 * torch.randn_like(y), max_iter=1, cg_iters=8)[1]
+    assert float(warm.max()) < 1e-3 * float(cold.max())
+
+
+def _gradients(module, value):
+    module.zero_grad(set_to_none=True)
+    value.backward()
+    return {k: None if p.grad is None else p.grad.clone() for k, p in module.named_parameters()}
+
+
+@pytest.mark.parametrize("loss", ["regression", "cycle", "objective"])
+def test_amortisation_losses_train_only_the_conjugate_network(loss):
+    psi = _curved_potential(4)
+    conj = AmortizedConjugate(BrenierNet(4).double(), loss)
+    y = torch.randn(16, 4, dtype=torch.float64)
+    with torch.no_grad():
+        x_hat = psi.inverse(y)
+    value = conj.loss(psi, y, conj(y), x_hat)
+    (value + 0 * psi.energy(y).sum()).backward()
+    assert all(p.grad is None or float(p.grad.abs().max()) == 0 for p in psi.parameters())
+    assert any(p.grad is not None and float(p.grad.abs().max()) > 0 for p in conj.parameters())
+
+
+def test_objective_surrogate_has_the_objectives_gradient():
+    psi = _curved_potential(4)
+    conj = AmortizedConjugate(BrenierNet(4).double(), "objective")
+    y = torch.randn(16, 4, dtype=torch.float64)
+    surrogate = _gradients(conj, conj.loss(psi, y, conj(y), None))
+    x = conj(y)
+    objective = _gradients(conj, -((x * y).sum(-1) - psi.energy(x)).mean())
+    for name, grad in surrogate.items():
+        torch.testing.assert_close(grad, objective[name])
+
+
+def test_amortisation_loss_name_is_checked():
+    with pytest.raises(ValueError, match="valid: cycle, objective, regression"):
+        AmortizedConjugate(BrenierNet(2), "l1")
+
+
+@pytest.fixture(scope="module")
+def amortized_fit(one_thread_module):
+    pair = create_pair("mixture", 3, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x, y, x_test = pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(2000, g)
+    T = fit_ot_map(x, y, method="dual", conjugate="amortized", steps=150, seed=0, **FAST)
+    return pair, x_test, T
+
+
+def test_amortized_dual_learns_the_map_and_its_inverse(amortized_fit):
+    pair, x_test, T = amortized_fit
+    assert T.inverse_net is not None
+    with torch.no_grad():
+        fitted = l2_uvp(T, pair.true_map, x_test, pair.target_var)
+        linear = l2_uvp(bures_map(x_test, pair.true_map(x_test)), pair.true_map, x_test, pair.target_var)
+        y = T(x_test)
+        torch.testing.assert_close(T.inverse(y), x_test, rtol=0, atol=1e-3)  # Newton from the net's guess
+        predicted = float((T.inverse_net(y) - x_test).square().sum(-1).mean())
+        linear_inverse = float((bures_map(y, x_test)(y) - x_test).square().sum(-1).mean())
+    assert fitted < linear / 5, (fitted, linear)
+    assert predicted < 0.8 * linear_inverse, (predicted, linear_inverse)  # the network alone beats linear
+
+
+def test_amortized_map_saves_its_inverse_network(amortized_fit, tmp_path):
+    _, x_test, T = amortized_fit
+    T.save(tmp_path / "map.pt")
+    loaded = OTMap.load(tmp_path / "map.pt")
+    with torch.no_grad():
+        y = T(x_test[:32])
+        torch.testing.assert_close(loaded.inverse_net(y), T.inverse_net(y))
+        torch.testing.assert_close(loaded.inverse(y), T.inverse(y))
+
+
+@pytest.mark.parametrize("conjugate", ["newton", "newton_cg"])
+def test_dual_conjugate_solvers_reach_the_same_map(conjugate):
+    pair = create_pair("gaussian", 3, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x, y, x_test = pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(2000, g)
+    T = fit_ot_map(x, y, method="dual", conjugate=conjugate, steps=60, seed=0, **FAST)
+    assert T.inverse_net is None
+    with torch.no_grad():
+        assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < 1.0
+
+
+_X = torch.randn(50, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"conjugate": "lbfgs"}, "valid: amortized, auto, newton, newton_cg"),
+        ({"conjugate": "newton", "amortization": "cycle"}, "only to conjugate='amortized'"),
+        ({"conjugate": "amortized", "amortization": "l1"}, "valid: cycle, objective, regression"),
+        ({"conjugate": "amortized", "inverse_iters": 0}, "needs inverse_iters >= 1"),
+        ({"conjugate": "newton", "inverse_iters": 0}, "inverse_iters"),
+        ({"conjugate": "newton_cg", "cg_iters": 0}, "cg_iters"),
+    ],
+)
+def test_bad_dual_options_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_ot_map(_X, _X, method="dual", **FAST, **kwargs)
+
+
+def test_amortized_network_alone_without_fine_tuning():
+    pair = create_pair("gaussian", 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x, y = pair.sample_source(2000, g), pair.sample_target(2000, g)
+    T = fit_ot_map(x, y, method="dual", conjugate="amortized", inverse_iters=0, amortization="objective",
+                   steps=100, seed=0, **FAST)
+    with torch.no_grad():
+        assert l2_uvp(T, pair.true_map, x, pair.target_var) < 1.0
