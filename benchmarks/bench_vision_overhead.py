@@ -110,8 +110,9 @@ def main():
         f"One training step (forward, loss, backward, Adam) per configuration, {repeats} interleaved rounds after 2 "
         f"warm-up rounds, median; torch threads = {args.threads}; CPU. Input shape is batch x channels x H x W "
         "(LR patches for SR). 'closed form': g = c conv1^T(s'(z) * conv2^T 1) from the forward pass's own "
-        "pre-activation; the ResNets' branches hold batch norm, so their 'closed form' row takes the autograd "
-        "path as well (the two convex rows are then the same computation). gradnet adds a ConvGradNet "
+        "pre-activation (for the ResNets' conv-BN-ReLU-conv-BN branches with the batch-norm statistics held "
+        "fixed); 'autograd' is one vector-Jacobian product of the branch (for a branch ending in a training-mode "
+        "batch norm that VJP is zero up to rounding: timed for its cost only). gradnet adds a ConvGradNet "
         "(3x3, as many hidden channels as the block) per block, i.e. more parameters and FLOPs."
     )
     write_results("vision_overhead", "Gradient residual training-step overhead",

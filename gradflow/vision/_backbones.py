@@ -147,6 +147,8 @@ class ResNet(_Backbone):
     after the first halves the resolution in its first block. Shape-changing blocks use the projection
     P = 1x1 convolution with stride 2 and no bias, applied to the whole skip mix: the skip of
     ``residual="convex"`` is P((1 - s(a)) x + s(a) g_hat), P being linear (no batch norm on the skip).
+    The gradient term of a branch is computed in closed form with its batch-norm statistics held fixed (see
+    :class:`GradResidual`; the full VJP through a training-mode batch norm would vanish).
 
     Shapes: (B, in_channels, H, W) -> (B, num_classes) logits.
 

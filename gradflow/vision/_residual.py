@@ -15,12 +15,14 @@ vector-Jacobian product (any branch), or in closed form for conv-(elementwise)-c
     g = c * conv1^T( s'(conv1 x + b1) * conv2^T 1 ),
 
 from the forward pass's own pre-activation, with conv2^T 1 computed exactly (it is smaller at the borders
-under zero padding).
+under zero padding). Batch norms in the branch (conv-BN-s-conv-BN) enter as their per-channel slopes, their
+statistics held fixed.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -144,23 +146,51 @@ class ConvBranch(nn.Module):
         return f"scale={self.scale}"
 
 
-def _fast_parts(branch: nn.Module):
-    """(layer1, activation, s', layer2, scale) if ``branch`` is a conv-(elementwise)-conv branch the closed
-    form covers (zero padding, no groups) or a linear-(elementwise)-linear one, else None."""
+class _FastParts(NamedTuple):
+    layer1: nn.Module
+    norm1: nn.BatchNorm2d | None
+    act: nn.Module
+    derivative: object
+    layer2: nn.Module
+    norm2: nn.BatchNorm2d | None
+    scale: float
+
+
+def _fast_parts(branch: nn.Module) -> _FastParts | None:
+    """The parts of a branch the closed form covers, or None: conv-[BN]-(elementwise)-conv-[BN] (zero
+    padding, no groups; BatchNorm2d optional after either convolution) or linear-(elementwise)-linear."""
     if isinstance(branch, ConvBranch):
-        conv1, act, conv2, scale = branch.conv1, branch.act, branch.conv2, branch.scale
-    elif type(branch) is nn.Sequential and len(branch) == 3:
-        conv1, act, conv2 = branch
-        scale = 1.0
+        layers, scale = [branch.conv1, branch.act, branch.conv2], branch.scale
+    elif type(branch) is nn.Sequential:
+        layers, scale = list(branch), 1.0
     else:
         return None
+    norm1 = layers.pop(1) if len(layers) > 3 and type(layers[1]) is nn.BatchNorm2d else None
+    norm2 = layers.pop() if len(layers) == 4 and type(layers[3]) is nn.BatchNorm2d else None
+    if len(layers) != 3:
+        return None
+    layer1, act, layer2 = layers
     derivative = _activation_derivative(act)
     convs_ok = all(type(c) is nn.Conv2d and c.groups == 1 and c.padding_mode == "zeros" and isinstance(c.padding, tuple)
-                   for c in (conv1, conv2))
-    linear_ok = type(conv1) is nn.Linear and type(conv2) is nn.Linear
+                   for c in (layer1, layer2))
+    linear_ok = type(layer1) is nn.Linear and type(layer2) is nn.Linear and norm1 is None and norm2 is None
     if derivative is None or not (convs_ok or linear_ok):
         return None
-    return conv1, act, derivative, conv2, scale
+    return _FastParts(layer1, norm1, act, derivative, layer2, norm2, scale)
+
+
+def _norm_slope(norm: nn.BatchNorm2d, z: torch.Tensor, track: bool) -> torch.Tensor:
+    """gamma / sqrt(var + eps) per channel: the slope of batch norm ``norm`` in this forward pass with its
+    statistics held fixed (the batch's variance of its input z where it normalises by batch statistics,
+    the running variance otherwise)."""
+    if norm.training or norm.running_var is None:
+        var = z.detach().var(dim=(0, 2, 3), unbiased=False)
+    else:
+        var = norm.running_var
+    slope = torch.rsqrt(var + norm.eps)
+    if norm.weight is not None:
+        slope = slope * (norm.weight if track else norm.weight.detach())
+    return slope
 
 
 def _conv_transpose(u: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d, size) -> torch.Tensor:
@@ -254,7 +284,13 @@ class GradResidual(_GatedSkip):
     ``nn.Sequential(Linear, activation, Linear)`` with a known elementwise activation (ReLU, GELU, SiLU,
     tanh, ...), g = c conv1^T(s'(conv1 x + b1) * conv2^T 1) (resp. W1^T(s'(W1 x + b1) * W2^T 1)) from the
     forward pass's own pre-activation (``fast_path=True``); otherwise one vector-Jacobian product by
-    autograd. By default g
+    autograd. The closed form also covers ``nn.Sequential(Conv2d, BatchNorm2d, activation, Conv2d[,
+    BatchNorm2d])`` (ResNet's basic block), with each batch norm's statistics held fixed, i.e. batch norm
+    taken as the per-channel affine map it applies in this pass (slope gamma / sqrt(var + eps)): in eval
+    mode this is exactly J_F^T 1; in training mode it is J_F^T 1 without the terms through the batch
+    statistics. Those matter: through a final training-mode batch norm sum_i F_i(x) is constant, so the full
+    VJP (what the autograd path computes for such a branch) is zero up to rounding, and normalising it
+    gives noise. By default g
     is a constant for backpropagation (stop-gradient): the branch's parameters and x get gradients from
     F(x) and the skip only, while a still gets one. ``second_order=True`` backpropagates through g too.
     Works in train and eval mode and under ``torch.no_grad()`` (the autograd path then enables grad
@@ -317,10 +353,15 @@ class GradResidual(_GatedSkip):
             return out.detach(), g.detach()
         return out, (g if self.second_order else g.detach())
 
-    def _adjoint_ones(self, conv2: nn.Conv2d, weight, scale: float, hidden_shape, out_shape):
-        """c conv2^T 1 of shape (1, hidden, H1, W1), exact at the borders: conv2's weight summed over its
-        outputs, transposed-convolved with a ones map."""
-        summed = weight.sum(0, keepdim=True) * scale  # (1, hidden, k, k)
+    @staticmethod
+    def _adjoint_ones(conv2: nn.Conv2d, weight, out_weight, hidden_shape, out_shape):
+        """conv2^T(v 1) of shape (1, hidden, H1, W1) for an output-channel weight v (a number or a vector),
+        exact at the borders: conv2's weight summed over its outputs with the weights v, transposed-convolved
+        with a ones map."""
+        if isinstance(out_weight, torch.Tensor):
+            summed = torch.einsum("o,oikl->ikl", out_weight, weight).unsqueeze(0)  # (1, hidden, k, k)
+        else:
+            summed = weight.sum(0, keepdim=True) * out_weight
         ones = torch.ones((1, 1, *out_shape), dtype=weight.dtype, device=weight.device)
         padding = [conv2.dilation[i] * (weight.shape[-2 + i] - 1) - conv2.padding[i] for i in range(2)]
         if conv2.stride == (1, 1) and min(padding) >= 0 and tuple(hidden_shape) == tuple(out_shape):
@@ -330,28 +371,36 @@ class GradResidual(_GatedSkip):
         return _conv_transpose(ones, summed, conv2, hidden_shape)
 
     def _closed_form(self, x):
-        conv1, act, derivative, conv2, scale = self._fast
+        conv1, norm1, act, derivative, conv2, norm2, scale = self._fast
         z = conv1(x)
-        out = conv2(act(z))
+        y = z if norm1 is None else norm1(z)
+        o = conv2(act(y))
+        out = o if norm2 is None else norm2(o)
         if scale != 1.0:
             out = out * scale
         track = self.second_order and torch.is_grad_enabled()
         with torch.set_grad_enabled(track):
             w1, w2 = (conv1.weight, conv2.weight) if track else (conv1.weight.detach(), conv2.weight.detach())
+            y = y if track else y.detach()
             if type(conv1) is nn.Linear:  # g = W1^T (s'(z) * c W2^T 1)
-                return out, (derivative(z if track else z.detach()) * (w2.sum(0) * scale)) @ w1
-            # c conv2^T 1 is reused while conv2's weight (object and version), the sizes, dtype and device
-            # are unchanged, i.e. across evaluations and within a training step; never when it carries a graph
-            key = (w2._version, scale, z.shape[-2:], out.shape[-2:], w2.dtype, w2.device)
-            cache = self._ones_cache
-            if not track and cache is not None and cache[0] is conv2.weight and cache[1] == key:
-                adjoint_ones = cache[2]
-            else:
-                adjoint_ones = self._adjoint_ones(conv2, w2, scale, z.shape[-2:], out.shape[-2:])
-                if not track:
-                    self._ones_cache = (conv2.weight, key, adjoint_ones)
-            u = derivative(z if track else z.detach()) * adjoint_ones
-            g = _conv_transpose(u, w1, conv1, x.shape[-2:])
+                return out, (derivative(y) * (w2.sum(0) * scale)) @ w1
+            if norm1 is None and norm2 is None:
+                # c conv2^T 1 is reused while conv2's weight (object and version), the sizes, dtype and device
+                # are unchanged, i.e. across evaluations and within a training step; never with a graph
+                key = (w2._version, scale, z.shape[-2:], o.shape[-2:], w2.dtype, w2.device)
+                cache = self._ones_cache
+                if not track and cache is not None and cache[0] is conv2.weight and cache[1] == key:
+                    adjoint_ones = cache[2]
+                else:
+                    adjoint_ones = self._adjoint_ones(conv2, w2, scale, z.shape[-2:], o.shape[-2:])
+                    if not track:
+                        self._ones_cache = (conv2.weight, key, adjoint_ones)
+            else:  # batch norm: F = c BN2(conv2 s(BN1(conv1 x))) with each BN's statistics held fixed
+                out_weight = scale if norm2 is None else scale * _norm_slope(norm2, o, track)
+                adjoint_ones = self._adjoint_ones(conv2, w2, out_weight, z.shape[-2:], o.shape[-2:])
+                if norm1 is not None:
+                    adjoint_ones = adjoint_ones * _norm_slope(norm1, z, track)[:, None, None]
+            g = _conv_transpose(derivative(y) * adjoint_ones, w1, conv1, x.shape[-2:])
         return out, g
 
     def gradient_term(self, x: torch.Tensor) -> torch.Tensor:

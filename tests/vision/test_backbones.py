@@ -93,12 +93,11 @@ def test_sr_scales(scale):
     assert model(torch.rand(1, 3, 7, 5)).shape == (1, 3, 7 * scale, 5 * scale)
 
 
-def test_sr_gradient_blocks_use_the_closed_form():
-    for name in ("sedsr", "unet"):
-        blocks = [m for m in create_backbone(name, residual="convex").modules() if isinstance(m, GradResidual)]
-        assert blocks and all(b.uses_fast_path for b in blocks)
-    blocks = [m for m in create_backbone("resnet20", residual="convex").modules() if isinstance(m, GradResidual)]
-    assert blocks and not any(b.uses_fast_path for b in blocks)  # batch norm in the branch: autograd
+@pytest.mark.parametrize("name", ["sedsr", "unet", "resnet20"])
+def test_gradient_blocks_use_the_closed_form(name):
+    # the ResNets' conv-BN-ReLU-conv-BN branches included (batch-norm statistics held fixed)
+    blocks = [m for m in create_backbone(name, residual="convex").modules() if isinstance(m, GradResidual)]
+    assert blocks and all(b.uses_fast_path for b in blocks)
 
 
 def test_alpha_minus_infinity_reproduces_the_identity_backbone():

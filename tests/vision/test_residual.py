@@ -1,5 +1,6 @@
 """GradResidual: the gradient term against autograd, normalisation, modes, gates and backprop semantics."""
 
+import copy
 import math
 
 import pytest
@@ -126,11 +127,66 @@ def test_unknown_activation_falls_back_to_autograd():
     assert_close(block.gradient_term(x), autograd_vjp(branch, x))
 
 
-def test_generic_path_on_a_batchnorm_branch_in_train_and_eval():
+def _batchnorm_branch(final_norm, stride=1):
     torch.manual_seed(0)
-    branch = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                           nn.Conv2d(4, 2, 3, padding=1)).double()
-    block = GradResidual(branch)
+    layers = [nn.Conv2d(2, 4, 3, stride=stride, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1)]
+    branch = nn.Sequential(*layers, *([nn.BatchNorm2d(3)] if final_norm else [])).double()
+    with torch.no_grad():  # non-trivial affine parameters and running statistics
+        for m in branch:
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 2.0), m.bias.normal_(), m.running_mean.normal_(), m.running_var.uniform_(0.5, 2)
+    return branch
+
+
+def _frozen_statistics(branch, x):
+    """A copy of ``branch`` in eval mode whose batch norms use the statistics of the batch x as constants."""
+    frozen = copy.deepcopy(branch).eval()
+    h = x
+    for original, m in zip(branch, frozen):
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(h.mean((0, 2, 3)))
+            m.running_var.copy_(h.var((0, 2, 3), unbiased=False))
+        h = original(h)
+    return frozen
+
+
+@pytest.mark.parametrize("final_norm", [False, True], ids=["conv-bn-relu-conv", "conv-bn-relu-conv-bn"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_closed_form_on_batchnorm_branches_holds_statistics_fixed(final_norm, stride):
+    branch = _batchnorm_branch(final_norm, stride)
+    block = GradResidual(branch, projection=nn.Conv2d(2, 3, 1, stride=stride, bias=False).double())
+    assert block.uses_fast_path
+    x = torch.randn(4, 2, 7, 6, dtype=F64)
+    block.eval()  # running statistics: batch norm is an affine map and g is exactly the autograd VJP
+    assert_close(block.gradient_term(x), autograd_vjp(branch, x))
+    block.train()  # batch statistics, held constant: the VJP of the branch with those statistics frozen
+    with torch.no_grad():
+        reference = autograd_vjp(_frozen_statistics(branch, x), x)
+    assert_close(block.gradient_term(x), reference)
+    second = GradResidual(branch, second_order=True, projection=block.projection)
+    with torch.enable_grad():
+        g = second.gradient_term(x)
+    assert g.requires_grad  # the graph reaches the weights and batch-norm scales
+    assert_close(g.detach(), reference)
+
+
+def test_autograd_through_a_final_batchnorm_in_training_gives_a_vanishing_gradient():
+    # Why the closed form holds the statistics fixed: in training mode sum_i BN(o)_i = N * sum(beta) for any
+    # o, so the VJP through the batch statistics is zero (rounding noise, which normalisation would blow up
+    # to unit norm); the autograd path computes exactly that VJP.
+    branch = _batchnorm_branch(final_norm=True).train()
+    x = torch.randn(4, 2, 6, 6, dtype=F64)
+    slow = GradResidual(branch, fast_path=False)
+    assert not slow.uses_fast_path
+    g_autograd = slow.gradient_term(x)
+    assert_close(g_autograd, autograd_vjp(branch, x))
+    assert g_autograd.abs().max() < 1e-10
+    assert GradResidual(branch).gradient_term(x).abs().max() > 1e-2
+
+
+def test_generic_path_on_a_batchnorm_branch_in_train_and_eval():
+    branch = _batchnorm_branch(final_norm=False)
+    block = GradResidual(branch, fast_path=False)
     x = torch.randn(4, 2, 6, 6, dtype=F64)
     for train in (True, False):
         block.train(train)
