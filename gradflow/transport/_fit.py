@@ -168,6 +168,22 @@ class _PotentialAndConjugate(nn.Module):
         self.psi, self.conjugate = psi, conjugate
 
 
+def _budget_cosine(steps: int, max_time: float | None):
+    """``scheduler="cosine"`` over the whole budget: the learning-rate factor 0.01 + 0.99 (1 + cos(pi u)) / 2
+    with u the fraction used of the step budget or of ``max_time`` (wall clock, from the first step),
+    whichever is larger, so that a time-limited run still ends its decay when the time is up."""
+    def factory(optimizer):
+        start = time.monotonic()
+
+        def factor(step: int) -> float:
+            used = step / steps if max_time is None else max(step / steps, (time.monotonic() - start) / max_time)
+            return 0.01 + 0.495 * (1.0 + math.cos(math.pi * min(used, 1.0)))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    return factory
+
+
 def _solve_conjugate(psi, y, x0, solver: str, iters: int, cg_iters: int) -> torch.Tensor:
     """x* with grad psi(x*) = y (no grad), loosely: the envelope-theorem gradient only needs it approximately.
     Any x gives a lower bound <x, y> - psi(x) on psi*(y), so an unconverged iterate is used as is."""
@@ -244,8 +260,24 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
     Methods (``method``):
         * ``"dual"`` (samples; Makkuva et al. 2020, Korotin et al. 2019): minimise the semi-dual
           E_P[psi(x)] + E_Q[psi*(y)] over convex psi, with psi*(y) = <x*, y> - psi(x*) and grad psi(x*) = y
-          solved exactly by Newton (the network is strongly convex, hence invertible). Unbiased; each step
-          costs a batched d x d Newton solve. Option ``inverse_iters`` (default 20).
+          (the network is strongly convex, hence invertible). Unbiased when x* is exact. How x* is found
+          (option ``conjugate``):
+
+          - ``"newton"``: dense damped Newton from 0 (``MonotonePotential.inverse``; ``inverse_iters``
+            iterations at most, default 20). Each iteration forms a (d, d) Jacobian per point: cheapest
+            for small d.
+          - ``"newton_cg"``: matrix-free Newton, each step ``cg_iters`` (default 8) preconditioned CG
+            iterations on Jacobian-vector products (:func:`newton_cg`); no (d, d) Jacobians.
+          - ``"amortized"`` (Amos 2023): a second network x_phi(y) (a :class:`BrenierNet` started at the
+            inverse Bures map) predicts x*, which ``inverse_iters`` (default 2) Newton-CG steps fine-tune;
+            x_phi is trained alongside psi by the ``amortization`` loss, ``"regression"`` on the fine-tuned
+            x* (default), ``"cycle"`` ||grad psi(x_phi(y)) - y||^2 or ``"objective"`` (Makkuva's minimax).
+            With ``inverse_iters=0`` the network alone gives x* (a minimax; unstable at lr 1e-2, so the
+            default lr is then 1e-3). The fitted :class:`OTMap` keeps x_phi as ``inverse_net``: a one-pass
+            approximate inverse and the start of :meth:`OTMap.inverse`.
+          - ``"auto"`` (default): ``"newton"`` up to d = 16, ``"amortized"`` above. On the mixture pair
+            a step costs at d = 64 ~0.8 s with dense Newton and ~0.1 s amortised (one thread), at d = 32
+            0.1 s and 0.05 s; ``benchmarks/results/transport_accuracy.md`` has the accuracies.
         * ``"plan"`` (samples; simplest, out-of-sample map for POT users): solve exact (``plan="exact"``,
           ``ot.emd``) or entropic (``plan="entropic"``, ``reg`` relative to the mean cost, default 0.05) OT
           between minibatches of P and Q and regress T(x) on the barycentric projection. Fast per step; the
@@ -268,8 +300,9 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
     side; default 512) for ``steps`` Adam steps (learning rate ``lr``, default 1e-2, 1e-3 for
     ``"monge_ampere"``) or until
     ``max_time`` seconds; other keyword arguments go to ``fit`` (``scheduler``, ``grad_clip``,
-    ``checkpoint_dir``, ``history_path``, ``callbacks``, ...). ``dtype`` defaults to the samples' dtype
-    (float32 for distributions).
+    ``checkpoint_dir``, ``history_path``, ``callbacks``, ...). ``scheduler="cosine"`` decays the learning
+    rate to 1% over the whole budget: ``steps``, or ``max_time`` (wall clock) if that is reached first.
+    ``dtype`` defaults to the samples' dtype (float32 for distributions).
 
     Returns:
         :class:`OTMap` holding the trained network (on ``device``).
@@ -344,6 +377,8 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
     start = time.perf_counter()
     if lr is None:  # the network-alone minimax (no fine-tuning) diverged at 1e-2, worked at 1e-3 (see docstring)
         lr = _DEFAULT_LR[method] if not (amortized and iters == 0) else 1e-3
+    if options.get("scheduler") == "cosine":
+        options["scheduler"] = _budget_cosine(steps, max_time)
     result = fit(model, loss, data, steps=steps, lr=lr, max_time=max_time, seed=seed, device=device,
                  progress=progress, **options)
     model, inverse_net = (result.model.psi, result.model.conjugate.net) if amortized else (result.model, None)
