@@ -12,6 +12,7 @@ from gradflow.dynamics import (
     SeparableHamiltonianNet,
     create_dynamics_model,
     derivative_loss,
+    identity_scale_init,
     list_dynamics_models,
     odeint,
 )
@@ -130,6 +131,23 @@ def test_fast_path_matches_plain_field_and_gradients(make):
     assert torch.allclose(fast(z), plain(z)) and torch.allclose(grads[0], grads[1])
     with pytest.raises(ValueError, match="gradient network"):
         HamiltonianNet(MLPPotential(4), fast=True)
+
+
+@pytest.mark.parametrize("cls", [GradNetC, MGradNetC])
+def test_identity_scale_init_gives_a_unit_scale_initial_jacobian(cls):
+    torch.manual_seed(0)
+    x = torch.randn(256, 2)
+    default = cls(2, width=150, depth=4)
+    scaled = identity_scale_init(cls(2, width=150, depth=4))
+    default_norm = torch.linalg.matrix_norm(default.jacobian(x), ord=2).median()
+    scaled_norm = torch.linalg.matrix_norm(scaled.jacobian(x), ord=2).median()
+    # the default initial Jacobian grows with width / dim (here ~75); the rescaled one is O(1)
+    assert float(default_norm) > 10 and 0.05 < float(scaled_norm) < 3
+    model = create_dynamics_model("separable_c", 4, n_params=600)
+    for net in (model.kinetic, model.potential):
+        assert torch.allclose(net._scales()[0][-1], torch.full((net.width,), 2 / net.width), rtol=1e-4)
+    with pytest.raises(ValueError, match="GradNetC or MGradNetC"):
+        identity_scale_init(GradNetM(2))
 
 
 def test_neural_ode_has_no_hamiltonian():
