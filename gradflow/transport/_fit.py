@@ -281,7 +281,12 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
         * ``"plan"`` (samples; simplest, out-of-sample map for POT users): solve exact (``plan="exact"``,
           ``ot.emd``) or entropic (``plan="entropic"``, ``reg`` relative to the mean cost, default 0.05) OT
           between minibatches of P and Q and regress T(x) on the barycentric projection. Fast per step; the
-          minibatch plan is biased (the bias grows with d and shrinks with ``batch_size``).
+          minibatch plan is biased (the bias grows with d and shrinks with ``batch_size``). Its inverse is
+          poor: the regression learns E[matched y | x], a contraction of the optimal map (on the d = 4
+          mixture pair after 300 steps Var(T#P) = 0.95 Var(Q) and the smallest Jacobian eigenvalue fell to
+          ~0.1), so T^{-1} = grad psi* magnifies forward errors ~10x and runs off in Q's tails (inverse
+          L2-UVP 17% for 1.2% forward, and worse with longer training); use ``"dual"`` when the inverse
+          map matters.
         * ``"monge_ampere"`` (densities; the GradNetOT paper): minimise
           E_P | log det J_T(x) - log p(x) + log q(T(x)) | with the analytic log-determinant; needs both
           ``log_prob``. Best when densities are known and d is small.

@@ -143,3 +143,20 @@ def test_amortized_network_alone_without_fine_tuning():
                    steps=100, seed=0, **FAST)
     with torch.no_grad():
         assert l2_uvp(T, pair.true_map, x, pair.target_var) < 1.0
+
+
+def test_cosine_schedule_spans_the_step_budget():
+    x = torch.randn(500, 2)
+    T = fit_ot_map(x, 2 * x + 1, method="dual", steps=40, lr=1e-2, scheduler="cosine", seed=0, **FAST)
+    lrs = [h["lr"] for h in T.history]
+    assert lrs[0] > 0.9e-2 and lrs[-1] < 0.02e-2 and lrs == sorted(lrs, reverse=True)
+
+
+def test_cosine_schedule_ends_with_the_time_budget():
+    from gradflow.transport._fit import _budget_cosine
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = _budget_cosine(steps=10**9, max_time=1e-9)(optimizer)  # the time budget is used up at once
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
