@@ -30,8 +30,12 @@ def _transport(args) -> int:
     x, y = _load_samples(args.source, "source"), _load_samples(args.target, "target")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    options = {} if args.conjugate is None else {"conjugate": args.conjugate}
+    if args.scheduler is not None:
+        options["scheduler"] = args.scheduler
     T = fit_ot_map(x, y, method=args.method, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                   max_time=args.max_time, seed=args.seed, device=args.device, history_path=out / "history.jsonl")
+                   max_time=args.max_time, seed=args.seed, device=args.device, history_path=out / "history.jsonl",
+                   **options)
     T.to("cpu")
     with torch.no_grad():
         mapped = torch.cat([T(chunk) for chunk in x.split(65_536)])
@@ -63,7 +67,7 @@ def _transport(args) -> int:
 
 def register(commands, common_options) -> None:
     from ..cli import positive_int
-    from ._fit import METHODS
+    from ._fit import CONJUGATES, METHODS
 
     parser = commands.add_parser("transport", help="fit an optimal transport map between two sample files")
     common_options(parser, "transport-out")
@@ -73,4 +77,8 @@ def register(commands, common_options) -> None:
     parser.add_argument("--steps", type=positive_int, default=2000)
     parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per method)")
+    parser.add_argument("--conjugate", choices=["auto", *CONJUGATES], default=None,
+                        help="conjugate solver of --method dual (auto: dense Newton up to d=16, amortized above)")
+    parser.add_argument("--scheduler", choices=["cosine"], default=None,
+                        help="cosine: decay the learning rate over the step or --max-time budget")
     parser.set_defaults(run=_transport)

@@ -40,6 +40,16 @@ def test_cli_writes_map_mapped_samples_metrics_and_report(sample_files, capsys):
     assert "fitted plan OT map" in capsys.readouterr().out
 
 
+def test_cli_amortized_dual_keeps_its_inverse_network(sample_files):
+    out = sample_files / "out_dual"
+    rc = main(["transport", "--source", str(sample_files / "a.npy"), "--target", str(sample_files / "b.npy"),
+               "--out", str(out), "--steps", "10", "--method", "dual", "--conjugate", "amortized",
+               "--scheduler", "cosine", "--device", "cpu"])
+    assert rc == 0
+    T = OTMap.load(out / "map.pt")
+    assert T.method == "dual" and T.inverse_net is not None
+
+
 @pytest.mark.parametrize("target, message", [("c.npy", "same dimension"), ("flat.npy", "(N, d) array"),
                                              ("missing.npy", "No such file")])
 def test_cli_reports_user_mistakes_in_one_line(sample_files, capsys, target, message):
