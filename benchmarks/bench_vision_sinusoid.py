@@ -12,7 +12,8 @@ function and sizes are unknown. Recipe used here (a guess, stated so it can be c
   potential from gradflow.potentials (the bridge); baselines: an identity residual MLP on random Fourier
   features (sigma = f) and a SIREN (sine activations, omega_0 = 30, its initialisation) of the same width
   and depth;
-* training: full batch, Adam lr 1e-3, ``--steps`` (2000) steps through gradflow.train.fit, MSE; seeds
+* training: full batch, Adam lr 1e-3 (SIREN: ``--siren-lr`` 1e-4, the SIREN paper's; at 1e-3 it did not train
+  at all in an earlier run), ``--steps`` (2000) steps through gradflow.train.fit, MSE; seeds
   ``--seeds`` (10): seed s draws the initialisation (and the Fourier features).
 
 Reported per frequency and model: median and mean +- std of the test MSE over seeds, and the number of
