@@ -10,27 +10,35 @@ __all__ = ["DEFAULT_PRETRAINED", "PRETRAINED", "list_pretrained", "load_pretrain
 
 _DIR = Path(__file__).resolve().parent / "pretrained"
 
-#: name -> recipe: the prior class and architecture, the training noise level (0-1 scale) and the
-#: ``train_prior`` options; ``gradflow train-prior NAME`` reproduces the shipped file.
+#: name -> recipe: the prior class and architecture, the training noise level (0-1 scale), the patches
+#: and the ``train_prior`` options of each training phase (run in order on the same prior);
+#: ``gradflow train-prior NAME`` reproduces the shipped file. The convex priors start with a cheap unrolled
+#: phase, then train the exact minimiser (implicit differentiation), which is what the solvers compute.
+_CONVEX_PHASES = (
+    {"objective": "unrolled", "unrolled_steps": 15, "steps": 800, "lr": 1e-2},
+    {"objective": "minimiser", "solve_tol": 1e-3, "steps": 150, "lr": 2e-3},
+)
 PRETRAINED = {
     "ridge-s25": {
         "cls": "GradNetPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 1},
-        "sigma": 25 / 255, "unrolled_steps": 15, "steps": 300, "batch_size": 16, "lr": 1e-2,
-        "patch_size": 32, "n_patches": 4000,
+        "sigma": 25 / 255, "phases": _CONVEX_PHASES, "batch_size": 16, "patch_size": 40, "n_patches": 4000,
+    },
+    "ridge-s15": {
+        "cls": "GradNetPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 1},
+        "sigma": 15 / 255, "phases": _CONVEX_PHASES, "batch_size": 16, "patch_size": 40, "n_patches": 4000,
     },
     "cascade-s25": {
         "cls": "GradNetPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3},
-        "sigma": 25 / 255, "unrolled_steps": 15, "steps": 300, "batch_size": 16, "lr": 1e-2,
-        "patch_size": 32, "n_patches": 4000,
+        "sigma": 25 / 255, "phases": _CONVEX_PHASES, "batch_size": 16, "patch_size": 40, "n_patches": 4000,
     },
     "gradstep-s25": {
-        "cls": "GradStepPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3},
-        "sigma": 25 / 255, "unrolled_steps": 15, "steps": 300, "batch_size": 16, "lr": 1e-2,
-        "patch_size": 32, "n_patches": 4000,
+        "cls": "GradStepPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3, "boundary": "valid"},
+        "sigma": 25 / 255, "phases": ({"objective": "unrolled", "unrolled_steps": 15, "steps": 300, "lr": 1e-2},),
+        "batch_size": 16, "patch_size": 32, "n_patches": 4000,
     },
 }
 #: what ``GradNetPrior.pretrained()`` loads: the Gaussian-denoising prior for 0-1 grayscale images
-DEFAULT_PRETRAINED = "cascade-s25"
+DEFAULT_PRETRAINED = "ridge-s25"
 
 
 def list_pretrained() -> list[str]:
@@ -74,7 +82,9 @@ def load_pretrained(name: str | None, cls=None, directory=None):
 
 def train_pretrained(name: str, out_dir=None, *, device="auto", seed: int = 0, max_time=None, progress=False):
     """Train recipe ``name`` on patches of the training images and save ``<out_dir>/<name>.pt`` (default:
-    the package's pretrained/ folder). Returns (path, FitResult)."""
+    the package's pretrained/ folder). The recipe's phases run in order, each a :func:`train_prior` call with
+    a cosine schedule and ``seed`` (``max_time`` bounds each phase). Returns (path, FitResult of the last
+    phase)."""
     import torch
 
     from ..train import save_checkpoint
@@ -86,9 +96,10 @@ def train_pretrained(name: str, out_dir=None, *, device="auto", seed: int = 0, m
     torch.manual_seed(seed)
     prior = build(name)
     patches = patch_dataset(TRAIN_IMAGES, patch_size=recipe["patch_size"], n_patches=recipe["n_patches"], seed=seed)
-    result = train_prior(prior, patches, sigma=recipe["sigma"], unrolled_steps=recipe["unrolled_steps"],
-                         steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], seed=seed,
-                         device=device, max_time=max_time, progress=progress, scheduler="cosine")
+    for phase in recipe["phases"]:  # e.g. a cheap unrolled start, then the exact minimiser
+        result = train_prior(prior, patches, sigma=recipe["sigma"], batch_size=recipe["batch_size"], seed=seed,
+                             device=device, max_time=max_time, progress=progress, scheduler="cosine", **phase)
+        prior = result.model
     out = Path(out_dir or _DIR)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.pt"

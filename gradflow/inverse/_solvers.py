@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,9 @@ class SolveResult:
             was applied to; 0 exactly at a minimiser).
         converged: whether the residual fell below ``tol``.
         method, lam: as solved.
+        diverged: whether the solve was stopped by the divergence guard (a non-finite iterate, or one
+            whose norm exceeded ``divergence_factor`` times the start's); ``x`` is then the last iterate
+            before the guard fired.
     """
 
     x: torch.Tensor
@@ -39,6 +43,7 @@ class SolveResult:
     converged: bool
     method: str
     lam: float
+    diverged: bool = False
 
     @property
     def n_iter(self) -> int:
@@ -67,7 +72,7 @@ def _norm(t):
 
 def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, method: str = "agd", *,
           x0: torch.Tensor | None = None, max_iter: int = 300, tol: float = 1e-4, prox_tol: float | None = None,
-          prox_max_iter: int = 500) -> SolveResult:
+          prox_max_iter: int = 500, divergence_factor: float = 10.0) -> SolveResult:
     r"""Minimise F(x) = 1/2 ||A x - y||^2 + lam R(x) with step sizes from certified Lipschitz constants.
 
     With L_A = ``operator.lipschitz()`` (||A||^2) and L_R = ``prior.lipschitz_bound()``:
@@ -87,12 +92,19 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     solves' tolerance for ``pgd``/``fista`` with an inexact prox). Iterations stop when the relative
     fixed-point residual is <= ``tol``. The batch is solved jointly (one step size, objectives summed).
 
+    Divergence guard: for a non-convex prior the objective can be unbounded below (a gradient-step
+    potential along directions the operator does not observe, e.g. the missing pixels of inpainting);
+    the certified step then still decreases F at every iteration, towards -inf. The solve stops, warns
+    (RuntimeWarning) and sets ``diverged`` as soon as an iterate is not finite or its norm exceeds
+    ``divergence_factor`` max(||x0||, ||A^T y||, 1) (convex problems with a minimiser never get there).
+
     Args:
         y: measurements, shaped like ``operator(x)`` for x (B, C, H, W).
         operator, prior: the forward model and the regulariser.
         lam: regularisation weight >= 0.
         method: one of :data:`METHODS`.
         x0: start (default A^T y).
+        divergence_factor: the divergence guard's radius, relative to the start (> 1).
 
     Example:
         >>> from gradflow.inverse import Blur, Tikhonov, gaussian_kernel
@@ -106,7 +118,11 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     check_positive_int(max_iter, "max_iter")
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
-    x = operator.adjoint(y) if x0 is None else check_image(x0, "x0").clone()
+    if not (divergence_factor > 1 and math.isfinite(divergence_factor)):
+        raise ValueError(f"divergence_factor must be a finite number > 1, got {divergence_factor!r}")
+    back_projection = operator.adjoint(y)
+    x = back_projection if x0 is None else check_image(x0, "x0").clone()
+    radius = divergence_factor * max(_norm(x), _norm(back_projection), 1.0)
     L_A = operator.lipschitz(tuple(x.shape[1:]))
     L_R = float(prior.lipschitz_bound().detach()) if lam > 0 else 0.0
     if method in ("agd", "pnp") and not math.isfinite(L_R):
@@ -140,9 +156,20 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     with torch.no_grad():
         F_x = float(objective(x, y, operator, prior, lam).sum())
         v, x_prev, t = x, x, 1.0
-        history, converged = [], False
+        history, converged, diverged = [], False, False
         for k in range(max_iter):
             z = forward_backward(v)
+            size = _norm(z)
+            if not size <= radius:  # also catches NaN
+                diverged = True
+                warnings.warn(
+                    f"{method} diverged at iteration {k + 1}: ||x|| = {size:.3g} > {radius:.3g} "
+                    f"({divergence_factor:g} x the start's norm); "
+                    + ("the non-convex prior's potential is unbounded below along directions the operator does "
+                       "not observe (e.g. missing pixels): use a convex prior (GradNetPrior) for this problem"
+                       if not prior.is_convex else "the problem may have no minimiser"),
+                    RuntimeWarning, stacklevel=2)
+                break
             residual = _norm(z - v) / max(_norm(v), 1e-12)
             F_z = float(objective(z, y, operator, prior, lam).sum())
             if not accelerated:
@@ -159,7 +186,7 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
             if residual <= tol:
                 converged = True
                 break
-    return SolveResult(x=x, history=history, converged=converged, method=method, lam=lam)
+    return SolveResult(x=x, history=history, converged=converged, method=method, lam=lam, diverged=diverged)
 
 
 @dataclass

@@ -22,15 +22,17 @@ TASKS = ("denoise", "deblur", "inpaint", "sr")
 _NOISE = {"denoise": 25 / 255, "deblur": 0.01, "inpaint": 0.01, "sr": 0.01}
 PRIOR_CHOICES = ("learned", *list_pretrained(), "tv", "tikhonov")
 
-#: lam at the task's default noise level, calibrated by PSNR on the training image "astronaut" (see
-#: benchmarks/bench_inverse.py, which prints the calibration); other noise levels scale lam by
+#: lam of the classical priors at the task's default noise level, calibrated by PSNR on the training image
+#: "astronaut" (``python benchmarks/bench_inverse.py --calibrate``); other noise levels scale lam by
 #: (sigma / default sigma)^2, the MAP scaling.
 _LAM = {
-    "ridge-s25": {"denoise": 0.5, "deblur": 0.0052, "inpaint": 0.0104, "sr": 0.0104},
-    "cascade-s25": {"denoise": 0.5, "deblur": 0.0052, "inpaint": 0.0104, "sr": 0.0104},
-    "gradstep-s25": {"denoise": 0.25, "deblur": 0.0013, "inpaint": 0.0104, "sr": 0.0026},
     "tv": {"denoise": 0.09, "deblur": 0.00075, "inpaint": 0.000375, "sr": 0.00075},
     "tikhonov": {"denoise": 0.5, "deblur": 0.006, "inpaint": 0.006, "sr": 0.006},
+}
+#: a learned prior trained at noise level s denoises noise s with lam = 1; for a task with noise sigma its
+#: lam is factor * (sigma / s)^2 (the MAP scaling), with the factor calibrated the same way (1 if absent).
+_LAM_FACTOR = {
+    "gradstep-s25": {"denoise": 0.25, "deblur": 0.125, "inpaint": 1.0, "sr": 0.25},
 }
 
 
@@ -84,9 +86,15 @@ def _prior_key(prior: Prior) -> str:
 
 
 def default_lam(prior: Prior, task: Task) -> float:
-    """The calibrated lam for ``prior`` on ``task`` (scaled by (sigma / default sigma)^2)."""
-    base = _LAM[_prior_key(prior)][task.name]
-    return base * (task.sigma / _NOISE[task.name]) ** 2 if task.sigma > 0 else base
+    """The calibrated lam for ``prior`` on ``task``: for a learned prior trained at noise level s,
+    factor * (sigma / s)^2; for TV and Tikhonov the calibrated value scaled by (sigma / default sigma)^2."""
+    key = _prior_key(prior)
+    if key in _LAM:
+        base = _LAM[key][task.name]
+        return base * (task.sigma / _NOISE[task.name]) ** 2 if task.sigma > 0 else base
+    factor = _LAM_FACTOR.get(key, {}).get(task.name, 1.0)
+    trained = float(getattr(prior, "sigma", _NOISE["denoise"]))
+    return factor * (task.sigma / trained) ** 2 if task.sigma > 0 else factor
 
 
 def method_for(prior: Prior) -> str:

@@ -6,12 +6,15 @@ import math
 
 import torch
 
-from .._validation import check_positive_int
+from .._validation import check_choice, check_positive_int
 from ..train import FitResult, fit
 from ._checks import check_image
 from .priors import Prior, prox_iterations
 
-__all__ = ["denoise", "train_prior"]
+__all__ = ["OBJECTIVES", "denoise", "minimiser_loss", "train_prior"]
+
+#: what :func:`train_prior` can train: the t-step denoiser, or the minimiser of the variational problem
+OBJECTIVES = ("unrolled", "minimiser")
 
 
 def denoise(prior: Prior, y: torch.Tensor, n_steps: int, lam: float = 1.0, warm_steps: int = 0) -> torch.Tensor:
@@ -25,20 +28,85 @@ def denoise(prior: Prior, y: torch.Tensor, n_steps: int, lam: float = 1.0, warm_
     return prox_iterations(prior, y, lam, n_steps, x0=x0)[0]
 
 
-def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, unrolled_steps: int = 20,
-                warm_steps: int = 0, val_images: torch.Tensor | None = None, steps: int = 1000, batch_size: int = 16,
+def _conjugate_gradients(apply, b: torch.Tensor, tol: float, max_iter: int) -> torch.Tensor:
+    """Solve apply(v) = b (symmetric positive definite, per image of the batch) by conjugate gradients
+    from 0, until every image's residual is <= tol ||b||."""
+    dims = tuple(range(1, b.ndim))
+
+    def dot(a, c):
+        return (a * c).sum(dims, keepdim=True)
+
+    v = torch.zeros_like(b)
+    r = b.clone()
+    d = r.clone()
+    rr = dot(r, r)
+    target = tol**2 * rr
+    for _ in range(max_iter):
+        if bool((rr <= target).all()):
+            break
+        Ad = apply(d)
+        step = rr / dot(d, Ad).clamp_min(1e-30)
+        v = v + step * d
+        r = r - step * Ad
+        rr_new = dot(r, r)
+        d = r + (rr_new / rr.clamp_min(1e-30)) * d
+        rr = rr_new
+    return v
+
+
+def minimiser_loss(prior: Prior, clean: torch.Tensor, noisy: torch.Tensor, lam: float = 1.0, *,
+                   tol: float = 1e-4, max_iter: int = 1000) -> torch.Tensor:
+    r"""Mean squared error of the exact denoiser x*(y) = argmin_x 1/2 ||x - y||^2 + lam R(x) (convex R), with
+    its parameter gradient by implicit differentiation.
+
+    x* is computed without autograd (accelerated gradient, certified step, to ``tol``); at x*,
+    x* - y + lam grad R(x*) = 0, so dx*/dtheta = -(I + lam H)^{-1} lam d(grad R)/dtheta with H = Hess R(x*) =
+    W^T diag(g'(W x*)) W. With v = (I + lam H)^{-1} dL/dx* (conjugate gradients, to ``tol``) the gradient is
+    -lam v^T d(grad R(x*))/dtheta: the returned scalar has the value of the error and this gradient. Under
+    ``torch.no_grad()`` it is just the error.
+    """
+    if not prior.is_convex:
+        raise ValueError("training the minimiser needs a convex prior (the minimiser of a non-convex problem "
+                         "is not unique): use objective='unrolled'")
+    with torch.no_grad():
+        x_star = prox_iterations(prior, noisy, lam, max_iter, tol)[0]
+    error = (x_star - clean).square().mean()
+    if not torch.is_grad_enabled():
+        return error
+    w = prior.filters().detach()
+    with torch.enable_grad():
+        u = prior._conv(x_star, w).requires_grad_(True)
+        slope = torch.autograd.grad(prior.profile(u).sum(), u)[0]  # g'(W x*), the profile being per entry
+    slope = slope.detach()
+
+    def system(v):  # (I + lam H) v
+        return v + lam * prior._conv_adjoint(slope * prior._conv(v, w), w)
+
+    v = _conjugate_gradients(system, 2.0 * (x_star - clean) / clean.numel(), tol, max_iter)
+    surrogate = -lam * (prior._grad(x_star) * v).sum()
+    return error + surrogate - surrogate.detach()
+
+
+def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, objective: str = "unrolled",
+                unrolled_steps: int = 20, warm_steps: int = 0, solve_tol: float = 1e-4,
+                val_images: torch.Tensor | None = None, steps: int = 1000, batch_size: int = 16,
                 lr: float = 2e-3, seed: int = 0, device="auto", max_time: float | None = None,
                 progress: bool = False, **fit_options) -> FitResult:
     r"""Train ``prior`` as a Gaussian denoiser (the CRR-NN recipe) with :func:`gradflow.train.fit`.
 
     Each step draws a batch of clean patches x, noisy y = x + sigma n, and minimises the mean squared
-    error of the t-step denoiser x_t (t = ``unrolled_steps``): Nesterov-accelerated gradient descent on
-    1/2 ||x - y||^2 + R(x) from y with the certified step 1 / (1 + L) (L = ``prior.lipschitz_bound()``,
-    differentiated through). The regularisation scale is learned inside R, so the trained prior
-    denoises at this ``sigma`` with lam = 1. For a convex prior, large t trains the minimiser of the
-    variational problem itself; t = 1 gives a gradient-step denoiser. ``warm_steps`` > 0 first runs that
-    many steps without autograd and differentiates only the last t (a truncated, "Jacobian-free" gradient
-    of the denoiser near its fixed point, so the trained prior's minimiser, not an early iterate, denoises).
+    error of a denoiser built from R. The regularisation scale is learned inside R, so the trained prior
+    denoises at this ``sigma`` with lam = 1.
+
+    * ``objective="minimiser"`` (convex priors): the exact denoiser argmin_x 1/2 ||x - y||^2 + R(x), solved
+      to ``solve_tol`` and differentiated implicitly (:func:`minimiser_loss`): what the solvers compute at
+      test time, so the prior is trained for the way it is used.
+    * ``objective="unrolled"``: the t-step denoiser x_t (t = ``unrolled_steps``), Nesterov-accelerated
+      gradient descent on 1/2 ||x - y||^2 + R(x) from y with the certified step 1 / (1 + L)
+      (L = ``prior.lipschitz_bound()``, differentiated through); t = 1 gives a gradient-step denoiser.
+      ``warm_steps`` > 0 first runs that many steps without autograd and differentiates only the last t
+      (a truncated, "Jacobian-free" gradient). An early-stopped iterate is a different denoiser from the
+      minimiser: a convex prior trained this way is best used with a smaller lam at convergence.
 
     Args:
         prior: the prior to train (in place), e.g. :class:`GradNetPrior` or :class:`GradStepPrior`.
@@ -63,8 +131,13 @@ def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, 
     check_image(images, "images", getattr(prior, "channels", None))
     if not (sigma > 0 and math.isfinite(sigma)):
         raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    check_choice(objective, "objective", OBJECTIVES)
     t = check_positive_int(unrolled_steps, "unrolled_steps")
     warm = check_positive_int(warm_steps, "warm_steps", minimum=0)
+    if not (solve_tol > 0 and math.isfinite(solve_tol)):
+        raise ValueError(f"solve_tol must be a finite number > 0, got {solve_tol!r}")
+    if objective == "minimiser" and not prior.is_convex:
+        raise ValueError("objective='minimiser' needs a convex prior: use objective='unrolled'")
     val_data = None
     if val_images is not None:
         check_image(val_images, "val_images", getattr(prior, "channels", None))
@@ -78,6 +151,8 @@ def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, 
             noisy = clean + sigma * torch.randn_like(clean)
         else:
             clean, noisy = batch
+        if objective == "minimiser":
+            return minimiser_loss(model, clean, noisy, tol=solve_tol)
         return (denoise(model, noisy, t, warm_steps=warm) - clean).square().mean()
 
     return fit(prior, loss, images, val_data=val_data, steps=steps, batch_size=batch_size, lr=lr, seed=seed,

@@ -155,6 +155,20 @@ def _conv_norm_squared(weight: torch.Tensor, grid: int) -> torch.Tensor:
     return top / margin
 
 
+def _reflect_pad_adjoint(v: torch.Tensor, p: int) -> torch.Tensor:
+    """P^T v for P = F.pad(., (p,) * 4, mode="reflect") (no edge repetition): each padded row / column
+    is added back onto the row / column it mirrors."""
+    if p == 0:
+        return v
+    for dim in (-2, -1):
+        n = v.shape[dim] - 2 * p
+        inner = v.narrow(dim, p, n).clone()
+        inner.narrow(dim, 1, p).add_(v.narrow(dim, 0, p).flip(dim))
+        inner.narrow(dim, n - 1 - p, p).add_(v.narrow(dim, n + p, p).flip(dim))
+        v = inner
+    return v
+
+
 class _ConvRidge(Prior):
     r"""R(x) = sum_{i, pixels} G_i((W x)_i) with g_i = G_i' the cascaded profile of depth L applied per
     channel to u = W x:
@@ -168,13 +182,20 @@ class _ConvRidge(Prior):
     """
 
     def __init__(self, channels, n_filters, kernel_size, depth, activation, zero_mean, cost_nodes,
-                 frequency_grid, monotone):
+                 frequency_grid, monotone, hidden_channels=(), boundary="reflect"):
         super().__init__()
         self.channels = check_positive_int(channels, "channels")
         self.n_filters = m = check_positive_int(n_filters, "n_filters")
         self.kernel_size = k = check_positive_int(kernel_size, "kernel_size")
         if k % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {k}")
+        self.boundary = check_choice(boundary, "boundary", ("reflect", "valid"))
+        self.hidden_channels = tuple(check_positive_int(c, "hidden_channels entry") for c in hidden_channels)
+        n_factors = len(self.hidden_channels) + 1
+        if (k - 1) % n_factors:
+            raise ValueError(f"kernel_size - 1 = {k - 1} must be divisible by the number of composed convolutions "
+                             f"{n_factors} (len(hidden_channels) + 1)")
+        s = (k - 1) // n_factors + 1  # each factor's kernel size: the composition has size k
         self.depth = L = check_positive_int(depth, "depth")
         self.activation = activation
         self.zero_mean = bool(zero_mean)
@@ -187,10 +208,18 @@ class _ConvRidge(Prior):
         self.is_convex = monotone
         self.activations = nn.ModuleList(make_elementwise_activation(activation, (m, 1, 1), monotone)
                                          for _ in range(L))
-        w = torch.randn(m, self.channels, k, k)
-        if self.zero_mean:
+        ins = (self.channels, *self.hidden_channels)
+        # W = W_n o ... o W_1 (valid convolutions of size s each): the factors before the last one
+        self.factors = nn.ParameterList(
+            nn.Parameter(torch.randn(c_out, c_in, s, s) / math.sqrt(c_in * s * s))
+            for c_in, c_out in zip(ins, self.hidden_channels))
+        w = torch.randn(m, ins[-1], s, s)
+        if self.zero_mean and not self.hidden_channels:
             w = w - w.mean(dim=(1, 2, 3), keepdim=True)
         self.weight = nn.Parameter(w / _per_image_norm(w).view(m, 1, 1, 1))  # unit-norm filters
+        if self.hidden_channels:  # rescale the last factor so that the composed filters have unit norm
+            with torch.no_grad():
+                self.weight /= _per_image_norm(self._composed()).view(m, 1, 1, 1)
         self.hidden_bias = nn.Parameter(torch.zeros(L, m, 1, 1) if L == 1 else 0.1 * torch.randn(L, m, 1, 1))
         # log-parameterised scales (Adam moves them multiplicatively): beta = 10 puts the profiles' knee
         # near the responses of noise of std ~0.1 on a 0-1 image; alpha beta = 0.1 starts with a gentle
@@ -201,9 +230,18 @@ class _ConvRidge(Prior):
         else:
             self.alpha = nn.Parameter(torch.full((L, m, 1, 1), 0.01))
 
+    def _composed(self) -> torch.Tensor:
+        """The kernel (m, C, k, k) of the composition W_n o ... o W_1 of the factors (the cross-correlation
+        by b after the one by a is the one by the full convolution a * b, summed over inner channels)."""
+        w = None
+        for factor in (*self.factors, self.weight):
+            w = factor if w is None else F.conv_transpose2d(w.transpose(0, 1), factor.transpose(0, 1)).transpose(0, 1)
+        return w
+
     def filters(self) -> torch.Tensor:
-        """The convolution bank W (m, C, k, k) (zero-mean filters if ``zero_mean``)."""
-        w = self.weight
+        """The convolution bank W (m, C, k, k) (zero-mean filters if ``zero_mean``); with ``hidden_channels``
+        the composed kernel of the factor convolutions."""
+        w = self._composed() if self.hidden_channels else self.weight
         return w - w.mean(dim=(1, 2, 3), keepdim=True) if self.zero_mean else w
 
     def _scales(self):
@@ -212,12 +250,17 @@ class _ConvRidge(Prior):
 
     def _conv(self, x, w):
         k = self.kernel_size
-        if x.shape[-2] < k or x.shape[-1] < k:
-            raise ValueError(f"images must be at least {k}x{k} (the kernel size), got {x.shape[-2]}x{x.shape[-1]}")
+        smallest = k if self.boundary == "valid" else (k + 1) // 2
+        if x.shape[-2] < smallest or x.shape[-1] < smallest:
+            raise ValueError(f"images must be at least {smallest}x{smallest} (kernel size {k}, boundary "
+                             f"{self.boundary!r}), got {x.shape[-2]}x{x.shape[-1]}")
+        if self.boundary == "reflect" and k > 1:
+            x = F.pad(x, (k // 2,) * 4, mode="reflect")
         return F.conv2d(x, w)
 
     def _conv_adjoint(self, u, w):
-        return F.conv_transpose2d(u, w)
+        v = F.conv_transpose2d(u, w)
+        return _reflect_pad_adjoint(v, self.kernel_size // 2) if self.boundary == "reflect" else v
 
     def profile(self, u: torch.Tensor) -> torch.Tensor:
         """g(u) for filter responses u (..., m, H, W) (per channel)."""
@@ -238,9 +281,12 @@ class _ConvRidge(Prior):
 
     def lipschitz_bound(self) -> torch.Tensor:
         """||D^(1/2) W||_2^2 >= ||W^T diag(g') W|| with D = diag(sup |g_i'|), the squared norm of the
-        scaled convolution bank bounded in the frequency domain (see ``_conv_norm_squared``)."""
+        scaled convolution bank bounded in the frequency domain (see ``_conv_norm_squared``), times
+        ||P||^2 <= 4 for the reflect padding P."""
         scaled = self._slope_bound().sqrt().view(-1, 1, 1, 1) * self.filters()
-        return _conv_norm_squared(scaled, self.frequency_grid)
+        bound = _conv_norm_squared(scaled, self.frequency_grid)
+        # reflect padding P repeats each pixel at most twice along each axis: ||P||^2 <= 4
+        return 4.0 * bound if self.boundary == "reflect" and self.kernel_size > 1 else bound
 
     def _grad(self, x):
         w = self.filters()
@@ -305,7 +351,8 @@ class _ConvRidge(Prior):
         return load_pretrained(name, cls)
 
     def extra_repr(self):
-        return (f"channels={self.channels}, n_filters={self.n_filters}, kernel_size={self.kernel_size}, "
+        hidden = f", hidden_channels={self.hidden_channels}" if self.hidden_channels else ""
+        return (f"channels={self.channels}, n_filters={self.n_filters}, kernel_size={self.kernel_size}{hidden}, "
                 f"depth={self.depth}, activation={self.activation!r}")
 
 
@@ -314,14 +361,17 @@ class GradNetPrior(_ConvRidge):
 
     R(x) = sum_{i=1}^m sum_{pixels} G_i((w_i * x)), grad R(x) = W^T g(W x), Hess R = W^T diag(g') W PSD:
 
-    * W: ``n_filters`` convolutions (m, C, k, k) evaluated where the kernel fits inside the image
-      ("valid": no padding, so no boundary artefacts), zero-mean filters by default (R is then invariant
-      to adding a constant); W^T is ``conv_transpose2d`` with the same weights (exact);
+    * W: ``n_filters`` convolutions (m, C, k, k) of the image extended by reflection (``boundary="reflect"``,
+      the default: every pixel is regularised like an interior one) or only where the kernel fits
+      (``"valid"``: pixels near the border are seen by fewer filter windows), zero-mean filters by default
+      (R is then invariant to adding a constant); W^T is the exact adjoint (``conv_transpose2d`` with the
+      same weights, then the reflected border folded back);
     * g: per-channel nondecreasing profile, the cascaded mGradNet-C profile of ``depth`` layers with
       ``activation`` ("weighted_tanh", learnable, by default; "tanh", "sigmoid"); depth 1 is the
       one-layer convex ridge regulariser of CRR-NN, deeper cascades give richer profiles.
 
-    ``lipschitz_bound()`` is certified (frequency-domain bound of ||D^(1/2) W||^2, D = sup g'); ``cost``
+    ``lipschitz_bound()`` is certified (frequency-domain bound of ||D^(1/2) W||^2, D = sup g', times 4 for
+    the reflection, which repeats a pixel at most twice along each axis); ``cost``
     is exact for depth 1 and tabulated per channel (cubic Hermite, exact slopes) otherwise. The scale of R is
     learned, so a prior trained by :func:`train_prior` at noise level sigma denoises with lam = 1.
     ``GradNetPrior.pretrained(name)`` loads a shipped prior (see ``list_pretrained``).
@@ -330,8 +380,12 @@ class GradNetPrior(_ConvRidge):
         channels: image channels C.
         n_filters: m, the number of convolutions.
         kernel_size: odd k.
+        hidden_channels: W as the composition of ``len(hidden_channels) + 1`` valid convolutions of size
+            (k - 1) / (len + 1) + 1 with these intermediate channel counts (CRR-NN's parameterisation: a
+            large bank, e.g. 13x13, trained through small factors); empty: one k x k convolution.
         depth: cascade layers of the profile (1: ridge form).
         zero_mean: project filters to zero mean.
+        boundary: "reflect" (default) or "valid" (see above).
         cost_nodes: cells of the table of the ridge antiderivatives used by ``cost`` for depth > 1.
         frequency_grid: FFT grid of the Lipschitz bound (within a factor 1 / (1 - 2 (pi (k-1) / grid)^2)
             of the exact constant).
@@ -345,10 +399,10 @@ class GradNetPrior(_ConvRidge):
     """
 
     def __init__(self, channels: int = 1, n_filters: int = 32, kernel_size: int = 7, depth: int = 1,
-                 activation: str = "weighted_tanh", *, zero_mean: bool = True, cost_nodes: int = 1024,
-                 frequency_grid: int = 128):
+                 activation: str = "weighted_tanh", *, hidden_channels=(), zero_mean: bool = True,
+                 cost_nodes: int = 1024, frequency_grid: int = 128, boundary: str = "reflect"):
         super().__init__(channels, n_filters, kernel_size, depth, activation, zero_mean, cost_nodes,
-                         frequency_grid, monotone=True)
+                         frequency_grid, monotone=True, hidden_channels=hidden_channels, boundary=boundary)
 
 
 class GradStepPrior(_ConvRidge):
@@ -367,10 +421,10 @@ class GradStepPrior(_ConvRidge):
     """
 
     def __init__(self, channels: int = 1, n_filters: int = 32, kernel_size: int = 7, depth: int = 1,
-                 activation: str = "weighted_tanh", *, zero_mean: bool = True, cost_nodes: int = 1024,
-                 frequency_grid: int = 128):
+                 activation: str = "weighted_tanh", *, hidden_channels=(), zero_mean: bool = True,
+                 cost_nodes: int = 1024, frequency_grid: int = 128, boundary: str = "reflect"):
         super().__init__(channels, n_filters, kernel_size, depth, activation, zero_mean, cost_nodes,
-                         frequency_grid, monotone=False)
+                         frequency_grid, monotone=False, hidden_channels=hidden_channels, boundary=boundary)
 
     def denoise(self, x: torch.Tensor) -> torch.Tensor:
         """The gradient-step denoiser D(x) = x - grad g(x)."""

@@ -61,12 +61,12 @@ def test_missing_weights_name_the_command(tmp_path):
 def test_shipped_priors_load_and_denoise_a_heldout_image(name):
     cls = GradStepPrior if PRETRAINED[name]["cls"] == "GradStepPrior" else GradNetPrior
     prior = cls.pretrained(name)
-    assert prior.is_convex == (cls is GradNetPrior) and prior.sigma == pytest.approx(25 / 255)
+    assert prior.is_convex == (cls is GradNetPrior) and prior.sigma == pytest.approx(PRETRAINED[name]["sigma"])
     other = GradNetPrior if cls is GradStepPrior else GradStepPrior
     with pytest.raises(ValueError, match="pretrained"):
         other.pretrained(name)
     truth = load_image("coins", size=48)
-    task = make_task("denoise", (48, 48))
+    task = make_task("denoise", (48, 48), sigma=prior.sigma)
     y = task.operator.measure(truth, task.sigma, generator=torch.Generator().manual_seed(0))
     result = restore(y, task, prior, max_iter=100)
     assert float(psnr(result.x, truth)) > float(psnr(y, truth)) + 3.0

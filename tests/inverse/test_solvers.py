@@ -10,6 +10,7 @@ from gradflow.inverse import (
     Denoising,
     GradNetPrior,
     GradStepPrior,
+    Inpainting,
     Tikhonov,
     TotalVariation,
     gaussian_kernel,
@@ -139,3 +140,23 @@ def test_bad_inputs_raise(generator):
         select_lam(y, Denoising(), Tikhonov())
     with pytest.raises(ValueError, match="1 channel"):
         solve(torch.rand(1, 3, 8, 8), Denoising(), GradNetPrior(n_filters=2, kernel_size=3), 0.1)
+
+
+def test_divergence_guard_stops_pnp_when_the_potential_is_unbounded_below(generator):
+    torch.manual_seed(2)
+    prior = GradStepPrior(n_filters=4, kernel_size=3).double()
+    with torch.no_grad():  # every ridge profile decreasing: g is concave, unbounded below off the data
+        prior.alpha.copy_(-prior.alpha.abs())
+    op = Inpainting.random((10, 10), missing=0.5, seed=0)
+    _, y = _problem(generator, op, (1, 10, 10))
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        result = solve(y, op, prior, 1.0, "pnp", max_iter=5000, tol=1e-9)
+    assert result.diverged and not result.converged and result.n_iter < 5000
+    assert torch.isfinite(result.x).all()
+    assert float(result.x.norm()) <= 10.0 * max(float(op.adjoint(y).norm()), 1.0)
+    objectives = [h["objective"] for h in result.history]
+    assert all(a >= b - 1e-9 * abs(a) for a, b in itertools.pairwise(objectives))  # it descends, to -inf
+    convex = solve(y, op, GradNetPrior(n_filters=4, kernel_size=3).double(), 1.0, "agd", max_iter=5000, tol=1e-8)
+    assert convex.converged and not convex.diverged
+    with pytest.raises(ValueError, match="divergence_factor"):
+        solve(y, op, prior, 1.0, "pnp", divergence_factor=1.0)

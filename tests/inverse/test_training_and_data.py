@@ -10,7 +10,7 @@ from gradflow.inverse._data import (
     read_image,
     write_image,
 )
-from gradflow.inverse._training import denoise, train_prior
+from gradflow.inverse._training import denoise, minimiser_loss, train_prior
 
 pytest.importorskip("skimage")
 
@@ -39,6 +39,51 @@ def test_training_a_tiny_prior_lowers_heldout_denoising_error(cls, warm):
         assert prior.is_convex  # training cannot break convexity: it is structural
 
 
+def test_minimiser_loss_has_the_implicit_gradient_of_the_exact_denoiser():
+    torch.manual_seed(0)
+    prior = GradNetPrior(n_filters=3, kernel_size=3, depth=2).double()
+    gen = torch.Generator().manual_seed(3)
+    clean = torch.rand(2, 1, 7, 7, generator=gen, dtype=torch.float64)
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=gen, dtype=torch.float64)
+
+    def loss():
+        return minimiser_loss(prior, clean, noisy, 0.7, tol=1e-12, max_iter=20000)
+
+    value = loss()
+    grads = dict(zip([n for n, _ in prior.named_parameters()],
+                     torch.autograd.grad(value, list(prior.parameters()))))
+    for name, par in prior.named_parameters():  # central differences of the exact minimiser's error
+        idx = (0,) * par.ndim
+        with torch.no_grad():
+            old = par[idx].item()
+            par[idx] = old + 1e-6
+            up = loss()
+            par[idx] = old - 1e-6
+            down = loss()
+            par[idx] = old
+        fd = float(up - down) / 2e-6
+        assert abs(float(grads[name][idx]) - fd) <= 1e-6 * max(abs(fd), 1e-3), name
+    with pytest.raises(ValueError, match="convex"):
+        minimiser_loss(GradStepPrior(n_filters=2, kernel_size=3), clean.float(), noisy.float())
+
+
+def test_training_the_minimiser_lowers_the_error_of_the_exact_denoiser():
+    sigma = 0.1
+    train = patch_dataset(["brick", "moon"], patch_size=16, n_patches=128, seed=0)
+    clean = patch_dataset(["camera"], patch_size=16, n_patches=32, seed=1)
+    noisy = clean + sigma * torch.randn(clean.shape, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(0)
+    prior = GradNetPrior(n_filters=4, kernel_size=3)
+    with torch.no_grad():
+        before = float(minimiser_loss(prior, clean, noisy))
+    train_prior(prior, train, sigma=sigma, objective="minimiser", steps=25, batch_size=16, lr=3e-2, device="cpu")
+    with torch.no_grad():
+        after = float(minimiser_loss(prior, clean, noisy))
+    assert after < 0.8 * before, (before, after)
+    with pytest.raises(ValueError, match="convex"):
+        train_prior(GradStepPrior(n_filters=2, kernel_size=3), train, objective="minimiser", steps=1)
+
+
 def test_train_prior_rejects_bad_input():
     prior = GradNetPrior(n_filters=2, kernel_size=3)
     with pytest.raises(ValueError, match="sigma"):
@@ -49,6 +94,8 @@ def test_train_prior_rejects_bad_input():
         train_prior(torch.nn.Linear(2, 2), torch.rand(4, 1, 8, 8))
     with pytest.raises(ValueError, match="integer"):
         train_prior(prior, torch.rand(4, 1, 8, 8), unrolled_steps=0)
+    with pytest.raises(ValueError, match="objective"):
+        train_prior(prior, torch.rand(4, 1, 8, 8), objective="bilevel")
 
 
 def test_split_is_disjoint_and_photographs_are_test_only():
