@@ -160,3 +160,10 @@ def test_cosine_schedule_ends_with_the_time_budget():
     optimizer.step()
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+def test_otmap_rejects_a_mismatched_inverse_network():
+    with pytest.raises(ValueError, match="inverse_net must be a BrenierNet on R\\^2"):
+        OTMap(BrenierNet(2), inverse_net=BrenierNet(3))
+    with pytest.raises(ValueError, match="inverse_net"):
+        OTMap(BrenierNet(2), inverse_net=torch.nn.Linear(2, 2))
