@@ -78,7 +78,7 @@ class SeparableHamiltonianNet(nn.Module):
 
     Args:
         kinetic: potential T on R^n; by default a monotone cascaded net (convex kinetic energy,
-            ``MGradNetC(n, width=32)``); pass any conservative Potential to override.
+            ``identity_scale_init(MGradNetC(n, width=32))``); pass any conservative Potential to override.
         potential: potential V on R^n (any conservative Potential).
 
     Example:
@@ -94,7 +94,8 @@ class SeparableHamiltonianNet(nn.Module):
             raise ValueError("potential (the network for V(q)) is required")
         self.potential = _check_potential(potential, "potential")
         n = potential.dim
-        self.kinetic = MGradNetC(n, width=32) if kinetic is None else _check_potential(kinetic, "kinetic", n)
+        self.kinetic = identity_scale_init(MGradNetC(n, width=32)) if kinetic is None else _check_potential(
+            kinetic, "kinetic", n)
         if next(self.kinetic.parameters()).dtype != next(self.potential.parameters()).dtype:
             raise ValueError("kinetic and potential must have the same dtype")
         self.dim = 2 * n
