@@ -65,11 +65,23 @@ def _elu_derivative(module: nn.ELU):
     return lambda z: torch.where(z > 0, torch.ones_like(z), module.alpha * torch.exp(z))
 
 
+def _relu_times_derivative(z, a):
+    """relu'(z) * a in one pass (autograd's own ReLU backward kernel; relu'(0) = 0 as in autograd), ~15x
+    faster on CPU than building the mask and multiplying."""
+    return torch.ops.aten.threshold_backward(a.expand_as(z), z, 0)
+
+
 def _activation_derivative(module: nn.Module):
-    """s' for the elementwise activation modules the fast path knows (matching autograd, s'(0) for ReLU
-    is 0), or None."""
+    """(z, a) -> s'(z) * a for the elementwise activation modules the fast path knows (matching autograd,
+    s'(0) = 0 for ReLU), or None."""
     if type(module) is nn.ReLU:
-        return lambda z: z > 0  # a mask: multiplying by it is cheaper than by a float copy
+        return _relu_times_derivative
+    derivative = _derivative(module)
+    return None if derivative is None else (lambda z, a: derivative(z) * a)
+
+
+def _derivative(module: nn.Module):
+    """s' for the other known elementwise activations, or None."""
     if type(module) is nn.Identity:
         return torch.ones_like
     if type(module) is nn.Tanh:
@@ -150,7 +162,7 @@ class _FastParts(NamedTuple):
     layer1: nn.Module
     norm1: nn.BatchNorm2d | None
     act: nn.Module
-    derivative: object
+    times_derivative: object  # (z, a) -> s'(z) * a
     layer2: nn.Module
     norm2: nn.BatchNorm2d | None
     scale: float
@@ -183,8 +195,9 @@ def _norm_slope(norm: nn.BatchNorm2d, z: torch.Tensor, track: bool) -> torch.Ten
     """gamma / sqrt(var + eps) per channel: the slope of batch norm ``norm`` in this forward pass with its
     statistics held fixed (the batch's variance of its input z where it normalises by batch statistics,
     the running variance otherwise)."""
-    if norm.training or norm.running_var is None:
-        var = z.detach().var(dim=(0, 2, 3), unbiased=False)
+    if norm.training or norm.running_var is None:  # two passes: ~10x faster on CPU than Tensor.var here
+        z = z.detach()
+        var = (z - z.mean(dim=(0, 2, 3), keepdim=True)).square_().mean(dim=(0, 2, 3))
     else:
         var = norm.running_var
     slope = torch.rsqrt(var + norm.eps)
@@ -371,7 +384,7 @@ class GradResidual(_GatedSkip):
         return _conv_transpose(ones, summed, conv2, hidden_shape)
 
     def _closed_form(self, x):
-        conv1, norm1, act, derivative, conv2, norm2, scale = self._fast
+        conv1, norm1, act, times_derivative, conv2, norm2, scale = self._fast
         z = conv1(x)
         y = z if norm1 is None else norm1(z)
         o = conv2(act(y))
@@ -383,7 +396,7 @@ class GradResidual(_GatedSkip):
             w1, w2 = (conv1.weight, conv2.weight) if track else (conv1.weight.detach(), conv2.weight.detach())
             y = y if track else y.detach()
             if type(conv1) is nn.Linear:  # g = W1^T (s'(z) * c W2^T 1)
-                return out, (derivative(y) * (w2.sum(0) * scale)) @ w1
+                return out, times_derivative(y, w2.sum(0) * scale) @ w1
             if norm1 is None and norm2 is None:
                 # c conv2^T 1 is reused while conv2's weight (object and version), the sizes, dtype and device
                 # are unchanged, i.e. across evaluations and within a training step; never with a graph
@@ -400,7 +413,7 @@ class GradResidual(_GatedSkip):
                 adjoint_ones = self._adjoint_ones(conv2, w2, out_weight, z.shape[-2:], o.shape[-2:])
                 if norm1 is not None:
                     adjoint_ones = adjoint_ones * _norm_slope(norm1, z, track)[:, None, None]
-            g = _conv_transpose(derivative(y) * adjoint_ones, w1, conv1, x.shape[-2:])
+            g = _conv_transpose(times_derivative(y, adjoint_ones), w1, conv1, x.shape[-2:])
         return out, g
 
     def gradient_term(self, x: torch.Tensor) -> torch.Tensor:
