@@ -135,6 +135,7 @@ def configure(parser):
     parser.add_argument("--siren-lr", type=float, default=1e-4, help="SIREN's own learning rate (its paper's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="subset of model names")
+    parser.add_argument("--tag", default=None, help="write results/vision_sinusoid_<tag>.md instead")
 
 
 def _mse(model, batch):
@@ -180,7 +181,7 @@ def main():
         f"{time.process_time() - started:.0f} s CPU. The recipe is a guess "
         "(see the docstring); the paper's exact setup is not public."
     )
-    write_results("vision_sinusoid", "Synthetic high-frequency sinusoid regression",
+    write_results("vision_sinusoid" + (f"_{args.tag}" if args.tag else ""), "Synthetic high-frequency sinusoid regression",
                   [("Test MSE by frequency and model",
                     ["freq", "model", "median test MSE", "mean test MSE", "std", "median train MSE", "solved",
                      "CPU s per run"], rows)], args, notes)
