@@ -181,7 +181,8 @@ def main():
         f"{time.process_time() - started:.0f} s CPU. The recipe is a guess "
         "(see the docstring); the paper's exact setup is not public."
     )
-    write_results("vision_sinusoid" + (f"_{args.tag}" if args.tag else ""), "Synthetic high-frequency sinusoid regression",
+    name = "vision_sinusoid" + (f"_{args.tag}" if args.tag else "")
+    write_results(name, "Synthetic high-frequency sinusoid regression",
                   [("Test MSE by frequency and model",
                     ["freq", "model", "median test MSE", "mean test MSE", "std", "median train MSE", "solved",
                      "CPU s per run"], rows)], args, notes)
