@@ -1,13 +1,13 @@
 """Training-step cost of the gradient residual over the identity residual, per backbone, side by side.
 
 For every backbone one training step (forward, loss, backward, Adam step) is timed for each residual:
-``identity`` (the baseline), ``convex`` with the closed-form gradient term (the default wherever the branch
-is conv-(elementwise)-conv), ``convex`` with the gradient term forced through autograd
-(``fast_path=False``: one vector-Jacobian product, the paper's way) and the GradNet residual (``gradnet``).
-The configurations are interleaved step by step in one loop (``repeats`` rounds after warm-up) so that load
-changes on the shared machine hit all of them alike; the table reports medians and each one's ratio to
-the identity residual. Goal from the issue: <= 1.25x for the SR backbones with the closed form (the paper
-reports 2.26x for SEDSR with autograd, on a GPU).
+``identity`` (the baseline), ``convex`` with the closed-form gradient term (the default for every backbone
+here: conv-(elementwise)-conv branches, and conv-BN-ReLU-conv-BN in the ResNets), ``convex`` with the gradient
+term forced through autograd (``fast_path=False``: one vector-Jacobian product, the paper's way) and the
+GradNet residual (``gradnet``). The configurations are interleaved step by step in one loop (``repeats``
+rounds after warm-up) so that load changes on the shared machine hit all of them alike; the table reports
+medians and each one's ratio to the identity residual. Goal from the issue: <= 1.25x for the SR backbones with
+the closed form (the paper reports 2.26x for SEDSR with autograd, on a GPU).
 
     python benchmarks/bench_vision_overhead.py            # all backbones
     python benchmarks/bench_vision_overhead.py --smoke    # seconds, for CI
