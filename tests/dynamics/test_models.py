@@ -144,6 +144,7 @@ def test_identity_scale_init_gives_a_unit_scale_initial_jacobian(cls):
         scaled_norm = torch.linalg.matrix_norm(scaled.jacobian(x), ord=2).median()
     # the default initial Jacobian grows with width / dim (here ~55); the rescaled one is O(1)
     assert float(default_norm) > 10 and 0.05 < float(scaled_norm) < 3
+    assert torch.equal(identity_scale_init(scaled).alpha, scaled.alpha)  # sets, does not multiply
     model = create_dynamics_model("separable_c", 4, n_params=600)
     for net in (model.kinetic, model.potential):
         assert torch.allclose(net._scales()[0][-1], torch.full((net.width,), 2 / net.width), rtol=1e-4)
