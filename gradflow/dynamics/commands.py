@@ -53,13 +53,13 @@ def register(commands, common_options) -> None:
     parser = commands.add_parser("hamiltonian", help="learn a Hamiltonian system from trajectories")
     common_options(parser, "hamiltonian-out")
     parser.add_argument("--system", choices=list_systems(), default="pendulum")
-    parser.add_argument("--model", choices=list(list_dynamics_models()), default="gradnet_m")
+    parser.add_argument("--model", choices=list(list_dynamics_models()), default="gradnet_c")
     parser.add_argument("--n-params", type=positive_int, default=2000, help="parameter budget (default: 2000)")
     parser.add_argument("--n-trajectories", type=positive_int, default=None,
                         help="trajectories to simulate (default: the system's reference protocol)")
     parser.add_argument("--steps", type=positive_int, default=2000)
     parser.add_argument("--batch-size", type=positive_int, default=None, help="default: full batch")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=5e-3, help="Adam learning rate (default: 5e-3)")
     parser.add_argument("--horizon", type=positive_int, default=5,
                         help="rollout length in multiples of the data's time span (default: 5)")
     parser.add_argument("--resume", action="store_true", help="resume from OUT/checkpoints if present")
