@@ -34,6 +34,7 @@ from gradflow.dynamics import (
     MassSpring,
     Pendulum,
     ThreeBody,
+    TrajectoryData,
     TwoBody,
     create_dynamics_model,
     derivative_loss,
@@ -80,6 +81,9 @@ def configure(parser):
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (HNN's: 1e-3)")
     parser.add_argument("--lr-gradnet", type=float, default=None,
                         help="learning rate of the gradient-network models (default: --lr)")
+    parser.add_argument("--translate", type=int, default=0, metavar="K",
+                        help="orbit tasks: add K copies of the training set with every body moved by one random "
+                             "planar offset per trajectory (H is translation invariant; not HNN's protocol)")
     parser.add_argument("--skip-timing", action="store_true", help="leave out the per-step timing table")
     parser.add_argument("--full", action="store_true",
                         help="HNN's protocol sizes: 40k parameters, 10000 orbit steps, 5000 three-body orbits")
@@ -129,6 +133,21 @@ def run_one(task, name, seed, train, test, system, args):
 
 def task_config(task, args):
     return {**TASKS[task], **(FULL[task] if args.full else {})}
+
+
+def translated_copies(data, copies, seed):
+    """``data`` plus ``copies`` copies in which all bodies of a trajectory are moved by one N(0, I_2) offset
+    (positions are the first half of the state, (x, y) per body); derivatives are unchanged because the
+    n-body H depends on position differences only."""
+    generator = torch.Generator().manual_seed(10_000 + seed)
+    n, _, dim = data.states.shape
+    states, clean = [data.states], [data.clean_states]
+    for _ in range(copies):
+        offset = torch.randn(n, 1, 2, generator=generator, dtype=data.states.dtype).repeat(1, 1, dim // 4)
+        shift = torch.cat([offset, torch.zeros_like(offset)], -1)
+        states.append(data.states + shift)
+        clean.append(data.clean_states + shift)
+    return TrajectoryData(data.t, torch.cat(states), data.derivatives.repeat(copies + 1, 1, 1), torch.cat(clean))
 
 
 def static_state_mse(system, test, t, n):
@@ -207,6 +226,8 @@ def main():
         for seed in seeds:
             data_options = SMOKE[task] if args.smoke else config["data"]
             train, test = system.dataset(seed=seed, **data_options)
+            if args.translate and task in ("two_body", "three_body"):
+                train = translated_copies(train, args.translate, seed)
             t_end, n_points = config["rollout"]
             scale = 20 if args.smoke else 1
             static.append(static_state_mse(system, test, torch.linspace(0.0, t_end / scale, n_points // scale),
@@ -263,6 +284,9 @@ def main():
     budget = ", ".join(f"{k}: {v['n_params']}" for k, v in configs.items())
     three_body = configs["three_body"]["data"].get("n_trajectories", 5000)
     lr_note = f"gradient-network models: {args.lr_gradnet}" if args.lr_gradnet else "every model"
+    if args.translate:
+        lr_note += (f"; orbit tasks' training sets with {args.translate} translated copies (all bodies moved by one "
+                    "N(0, I_2) offset per trajectory), not HNN's protocol")
     notes = f"""
 Protocol: data from gradflow.dynamics' HNN generators with the reference defaults (mass-spring, pendulum:
 50 trajectories, noise std 0.1, 50/50 split; two-body: 1000 near-circular orbits, 50 points on [0, 20],
