@@ -31,7 +31,9 @@ def parse_args(description: str, configure=None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     if configure is not None:
         configure(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    args.commit = _git_commit()  # the code the run started from, even if it lasts past later commits
+    return args
 
 
 def _cpu_model() -> str:
@@ -46,9 +48,13 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent)
-        return out.stdout.strip() or "unknown"
+        def git(*argv):
+            return subprocess.run(["git", *argv], capture_output=True, text=True, timeout=5,
+                                  cwd=Path(__file__).parent).stdout.strip()
+
+        commit = git("rev-parse", "--short", "HEAD") or "unknown"
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/gradflow", ":/benchmarks")
+        return commit + (" + uncommitted changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -103,6 +109,7 @@ def write_results(name: str, title: str, sections, args, notes: str = "") -> Pat
     """Print and write ``<args.out>/<name>.md``: title, command, machine facts, then each
     (caption, headers, rows) section and the notes. Smoke runs are marked as such."""
     facts = machine_facts(getattr(args, "device", "cpu"))
+    facts["commit"] = getattr(args, "commit", facts["commit"])
     parts = [f"# {title}" + (" (SMOKE RUN: not a result)" if args.smoke else ""), f"Command: `{command_line()}`"]
     parts.append(markdown_table(["fact", "value"], list(facts.items())))
     for caption, headers, rows in sections:
