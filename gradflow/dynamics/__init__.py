@@ -6,8 +6,8 @@
   ``simulate`` and ``dataset``; :class:`MassSpring`, :class:`Pendulum`, :class:`DoublePendulum`,
   :class:`TwoBody`, :class:`ThreeBody`, :class:`HenonHeiles`, and the damped :class:`DampedMassSpring`.
 * Models: :class:`HamiltonianNet` (J grad H from any gradflow potential), :class:`SeparableHamiltonianNet`,
-  :class:`PortHamiltonianNet`, :class:`NeuralODE`; :func:`create_dynamics_model` by name;
-  :func:`identity_scale_init` (unit-scale initial Jacobian for cascaded nets).
+  :class:`PortHamiltonianNet`, :class:`NeuralODE`; :func:`create_dynamics_model` by name (cascaded nets
+  start from :func:`gradflow.potentials.identity_scale_init`).
 * Training through gradflow.train: :func:`fit_derivatives` (HNN derivative matching) and
   :func:`fit_trajectories` (multi-step rollouts through any integrator); metrics :func:`derivative_mse`,
   :func:`error_db`, :func:`rollout_metrics`, :func:`energy_drift`.
@@ -21,7 +21,6 @@ from ._models import (
     PortHamiltonianNet,
     SeparableHamiltonianNet,
     create_dynamics_model,
-    identity_scale_init,
     list_dynamics_models,
 )
 from ._systems import (
@@ -72,7 +71,6 @@ __all__ = [
     "error_db",
     "fit_derivatives",
     "fit_trajectories",
-    "identity_scale_init",
     "list_dynamics_models",
     "list_methods",
     "list_systems",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -15,11 +13,12 @@ from ..potentials import (
     Potential,
     count_parameters,
     create_potential,
+    identity_scale_init,
 )
 from ._systems import hamiltonian_field
 
 __all__ = ["HamiltonianNet", "NeuralODE", "PortHamiltonianNet", "SeparableHamiltonianNet",
-           "create_dynamics_model", "identity_scale_init", "list_dynamics_models"]
+           "create_dynamics_model", "list_dynamics_models"]
 
 
 def _check_potential(module, name: str, dim: int | None = None) -> Potential:
@@ -221,34 +220,10 @@ def list_dynamics_models() -> dict[str, str]:
     return dict(_MODELS)
 
 
-def identity_scale_init(net: Potential) -> Potential:
-    r"""Set the last cascade scale of a cascaded gradient network (GradNetC, MGradNetC) in place so that
-    its initial Jacobian is of unit scale, and return the network.
-
-    With the constructors' default last-layer scale alpha_{L-1} = 1 the field N(x) = W^T g(W x) sums
-    ``width`` coherent ridge terms: since E[W^T W] = (m / d) I for W (m x d) with N(0, 1/d) entries, the
-    initial Jacobian W^T diag(g') W grows like m/d (median spectral norm 55 at width 150 on R^2:
-    initial fields of size ~50 against targets of size ~2, which plain Adam needs most of its steps
-    to undo, measured in benchmarks/results/hamiltonian.md). This sets alpha_{L-1} = d / m (through the
-    softplus for the monotone net), so that J is of unit scale at initialisation.
-
-    Example:
-        >>> net = identity_scale_init(GradNetC(2, width=100, depth=2))
-        >>> round(net.alpha.detach()[-1, 0].item(), 6)
-        0.02
-    """
-    if not isinstance(net, (GradNetC, MGradNetC)):
-        raise ValueError(f"identity_scale_init takes a GradNetC or MGradNetC, got {type(net).__name__}")
-    scale = net.dim / net.width
-    with torch.no_grad():
-        net.alpha[-1].fill_(math.log(math.expm1(scale)) if net.is_monotone else scale)  # inverse softplus
-    return net
-
-
 def create_dynamics_model(name: str, dim: int, n_params: int = 2000) -> nn.Module:
     """A dynamics model on R^dim (dim = 2n) by name (see :func:`list_dynamics_models`), sized to about
     ``n_params`` trainable parameters (split evenly between T and V for the separable models). Cascaded
-    gradient networks start from :func:`identity_scale_init`; modular ones have 16 modules.
+    gradient networks start from :func:`~gradflow.potentials.identity_scale_init`; modular ones have 16 modules.
 
     Example:
         >>> model = create_dynamics_model("gradnet_c", 2, n_params=500)

@@ -16,7 +16,7 @@ from ._activations import (
 )
 from ._base import MonotonePotential, Potential, autograd_gradient, autograd_jacobian
 from ._baselines import ICNN, MLPField, MLPPotential
-from ._cascaded import GradNetC, MGradNetC
+from ._cascaded import GradNetC, MGradNetC, identity_scale_init
 from ._fast import FastGradientField
 from ._inverse import ConvergenceError
 from ._modular import GradNetM, MGradNetM
@@ -41,6 +41,7 @@ __all__ = [
     "autograd_jacobian",
     "count_parameters",
     "create_potential",
+    "identity_scale_init",
     "list_potentials",
     "make_elementwise_activation",
     "make_module_activation",

@@ -12,7 +12,6 @@ from gradflow.dynamics import (
     SeparableHamiltonianNet,
     create_dynamics_model,
     derivative_loss,
-    identity_scale_init,
     list_dynamics_models,
     odeint,
 )
@@ -133,23 +132,10 @@ def test_fast_path_matches_plain_field_and_gradients(make):
         HamiltonianNet(MLPPotential(4), fast=True)
 
 
-@pytest.mark.parametrize("cls", [GradNetC, MGradNetC])
-def test_identity_scale_init_gives_a_unit_scale_initial_jacobian(cls):
-    torch.manual_seed(0)
-    x = torch.randn(256, 2)
-    default = cls(2, width=150, depth=4)
-    scaled = identity_scale_init(cls(2, width=150, depth=4))
-    with torch.no_grad():
-        default_norm = torch.linalg.matrix_norm(default.jacobian(x), ord=2).median()
-        scaled_norm = torch.linalg.matrix_norm(scaled.jacobian(x), ord=2).median()
-    # the default initial Jacobian grows with width / dim (here ~55); the rescaled one is O(1)
-    assert float(default_norm) > 10 and 0.05 < float(scaled_norm) < 3
-    assert torch.equal(identity_scale_init(scaled).alpha, scaled.alpha)  # sets, does not multiply
+def test_factory_starts_cascaded_nets_at_unit_jacobian_scale():
     model = create_dynamics_model("separable_c", 4, n_params=600)
     for net in (model.kinetic, model.potential):
         assert torch.allclose(net._scales()[0][-1], torch.full((net.width,), 2 / net.width), rtol=1e-4)
-    with pytest.raises(ValueError, match="GradNetC or MGradNetC"):
-        identity_scale_init(GradNetM(2))
 
 
 def test_neural_ode_has_no_hamiltonian():

@@ -1,5 +1,6 @@
 """Closed-form references: the paper's parameter counts, the potentials of one-layer C and M nets,
-quadrature accuracy for deep C nets, and the Lipschitz bound's tightness on a linear case."""
+quadrature accuracy for deep C nets, the Lipschitz bound's tightness on a linear case, and the unit-scale
+initialisation of cascaded nets."""
 
 import math
 
@@ -14,6 +15,7 @@ from gradflow.potentials import (
     autograd_gradient,
     count_parameters,
     create_potential,
+    identity_scale_init,
 )
 
 
@@ -104,3 +106,19 @@ def test_one_layer_energy_stays_finite_when_a_scale_vanishes():
     x = torch.randn(6, 2, dtype=torch.float64)
     assert torch.isfinite(net.energy(x)).all()
     torch.testing.assert_close(autograd_gradient(net.energy, x).detach(), net(x).detach(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", [GradNetC, MGradNetC])
+def test_identity_scale_init_gives_a_unit_scale_initial_jacobian(cls):
+    torch.manual_seed(0)
+    x = torch.randn(256, 2)
+    default = cls(2, width=150, depth=4)
+    scaled = identity_scale_init(cls(2, width=150, depth=4))
+    with torch.no_grad():
+        default_norm = torch.linalg.matrix_norm(default.jacobian(x), ord=2).median()
+        scaled_norm = torch.linalg.matrix_norm(scaled.jacobian(x), ord=2).median()
+    # the default initial Jacobian grows with width / dim (here ~55); the rescaled one is O(1)
+    assert float(default_norm) > 10 and 0.05 < float(scaled_norm) < 3
+    assert torch.equal(identity_scale_init(scaled).alpha, scaled.alpha)  # sets, does not multiply
+    with pytest.raises(ValueError, match="GradNetC or MGradNetC"):
+        identity_scale_init(GradNetM(2))
