@@ -222,7 +222,7 @@ def _dual_options(opts: dict, dim: int) -> tuple[str, int, int, str]:
     conjugate = check_choice(opts.get("conjugate", "auto"), "conjugate", {"auto", *CONJUGATES})
     if conjugate == "auto":
         conjugate = "newton" if dim <= _DENSE_NEWTON_MAX_DIM else "amortized"
-    default_iters = 2 if conjugate == "amortized" else 20
+    default_iters = 6 if conjugate == "amortized" else 20
     iters = check_positive_int(opts.get("inverse_iters", default_iters), "inverse_iters",
                                minimum=0 if conjugate == "amortized" else 1)
     cg_iters = check_positive_int(opts.get("cg_iters", 8), "cg_iters")
@@ -269,16 +269,19 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
           - ``"newton_cg"``: matrix-free Newton, each step ``cg_iters`` (default 8) preconditioned CG
             iterations on Jacobian-vector products (:func:`newton_cg`); no (d, d) Jacobians.
           - ``"amortized"`` (Amos 2023): a second network x_phi(y) (a :class:`BrenierNet` started at the
-            inverse Bures map) predicts x*, which ``inverse_iters`` (default 2) Newton-CG steps fine-tune;
+            inverse Bures map) predicts x*, which at most ``inverse_iters`` (default 6) Newton-CG steps
+            fine-tune (they stop early where the residual is below tolerance);
             x_phi is trained alongside psi by the ``amortization`` loss, ``"regression"`` on the fine-tuned
             x* (default), ``"cycle"`` ||grad psi(x_phi(y)) - y||^2 or ``"objective"`` (Makkuva's minimax).
             With ``inverse_iters=0`` the network alone gives x* (a minimax; unstable at lr 1e-2, so the
             default lr is then 1e-3). The fitted :class:`OTMap` keeps x_phi as ``inverse_net``: a one-pass
             approximate inverse and the start of :meth:`OTMap.inverse`.
           - ``"auto"`` (default): ``"newton"`` up to d = 16, ``"amortized"`` above. On the mixture pair
-            (batch 512, one thread) a step costs ~0.27 s with dense Newton and ~0.035 s amortised at
-            d = 32, ~0.9 s and ~0.10 s at d = 64; in 300 s the amortised fit reached an L2-UVP of 0.02%
-            at d = 32 and 16% at d = 64 (``benchmarks/results/transport_accuracy_300s.md``).
+            (batch 512, one thread) a step costs ~0.27 s with dense Newton and ~0.035 s amortised (2
+            fine-tuning steps) at d = 32, ~0.9 s and ~0.10 s at d = 64. With 2 fine-tuning steps the
+            amortised fit reached an L2-UVP of 0.02% at d = 32 in 300 s but stalled at 16-17% at d = 64
+            (biased x*); with 6 it reached 5.4% at d = 64 in 150 s
+            (``benchmarks/results/transport_accuracy_300s.md``, ``transport_accuracy_d64.md``).
         * ``"plan"`` (samples; simplest, out-of-sample map for POT users): solve exact (``plan="exact"``,
           ``ot.emd``) or entropic (``plan="entropic"``, ``reg`` relative to the mean cost, default 0.05) OT
           between minibatches of P and Q and regress T(x) on the barycentric projection. Fast per step; the
