@@ -104,7 +104,8 @@ amortised conjugate network alone (one forward pass, no Newton).
 "linear (Bures)" is the closed-form Gaussian map between the moments of 20k samples per side. The default
 potential is BrenierNet (PSD quadratic started at that Bures map + a 4-module mGradNet-M, width max(32, 4d),
 + 1e-3 ||x||^2/2). method "dual" uses conjugate="auto": dense Newton for d <= 16, above that ("amortized")
-a second BrenierNet predicts x*(y), fine-tuned by 2 matrix-free Newton-CG steps (8 CG iterations each).
+a second BrenierNet predicts x*(y), fine-tuned by at most 6 matrix-free Newton-CG steps (8 CG iterations
+each; at most 2 before commit 5f2b254).
 Caveat: the mixture family's true potential psi0 is itself a random mGradNet-M plus a quadratic, i.e. the
 same architecture family as the fitted network, a favourable setting compared with the ICNN-built W2
 benchmark of Korotin et al. (NeurIPS 2021), whose numbers are therefore not directly comparable.
