@@ -280,8 +280,9 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
             (batch 512, one thread) a step costs ~0.27 s with dense Newton and ~0.035 s amortised (2
             fine-tuning steps) at d = 32, ~0.9 s and ~0.10 s at d = 64. With 2 fine-tuning steps the
             amortised fit reached an L2-UVP of 0.02% at d = 32 in 300 s but stalled at 16-17% at d = 64
-            (biased x*); with 6, two 150 s runs at d = 64 reached 5.4% and 9.8% (a time-driven cosine
-            schedule makes runs differ) (``benchmarks/results/transport_accuracy_300s.md``, ``_d64.md``, ``_d64_300s.md``: 1.7% in 300 s).
+            (biased x*); with 6, d = 64 reached 1.7% in 300 s, and 5.4% and 9.8% in two 150 s runs (a
+            time-driven cosine schedule makes runs differ); ``benchmarks/results/transport_accuracy_300s.md``,
+            ``transport_accuracy_d64.md``, ``transport_accuracy_d64_300s.md``.
         * ``"plan"`` (samples; simplest, out-of-sample map for POT users): solve exact (``plan="exact"``,
           ``ot.emd``) or entropic (``plan="entropic"``, ``reg`` relative to the mean cost, default 0.05) OT
           between minibatches of P and Q and regress T(x) on the barycentric projection. Fast per step; the
