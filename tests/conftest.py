@@ -7,14 +7,25 @@ settings.register_profile("thorough", deadline=None, max_examples=200)
 settings.load_profile("default")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Test tensors are small: one intra-op thread is fastest and immune to oversubscription on the
-    shared 2-core CI machines. Restored after each test."""
+def _single_thread():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Test tensors are small: one intra-op thread is fastest and immune to oversubscription on the shared
+# 2-core CI machines (two threads on a loaded machine made one module fixture's fit ~50x slower). The
+# session fixture covers module- and class-scoped fixtures, which are set up before per-test ones; the
+# per-test one restores a single thread after a test that changed it (e.g. the CLI's --threads).
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_session():
+    yield from _single_thread()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    yield from _single_thread()
 
 
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["float32", "float64"])

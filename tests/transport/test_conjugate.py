@@ -73,7 +73,7 @@ def test_amortisation_loss_name_is_checked():
 
 
 @pytest.fixture(scope="module")
-def amortized_fit(one_thread_module):
+def amortized_fit():
     pair = create_pair("mixture", 3, seed=0)
     g = torch.Generator().manual_seed(0)
     x, y, x_test = pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(2000, g)

@@ -67,7 +67,7 @@ def test_agrees_with_pot_exact_plan_on_a_tiny_problem():
 
 
 @pytest.fixture(scope="module")
-def fitted_map(gaussian2, one_thread_module):
+def fitted_map(gaussian2):
     _, x, y, _ = gaussian2
     return fit_ot_map(x.double(), y.double(), method="plan", batch_size=256, steps=30, seed=0, **FAST)
 
