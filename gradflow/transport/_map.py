@@ -47,9 +47,12 @@ class OTMap:
     * ``T.save(path)`` / ``OTMap.load(path)``: a ``weights_only`` checkpoint.
 
     Attributes: ``model`` (the :class:`~gradflow.potentials.MonotonePotential`), ``inverse_net`` (a network
-    approximating T^{-1}, from ``conjugate="amortized"`` fits, else None), ``method``, ``history``,
-    ``steps``, ``stop_reason``, ``seconds`` (fit wall time), ``spec`` (how to rebuild ``model``, or None for a
-    user-supplied network).
+    approximating T^{-1}, from ``conjugate="amortized"`` fits, else None), ``method``, ``history`` (one dict
+    per logged step, as :class:`~gradflow.train.FitResult`; entries at evaluations carry ``val_loss``, the
+    held-out objective), ``steps`` (optimizer steps done), ``stop_reason`` (``"completed"``,
+    ``"early_stopping"`` or ``"max_time"``), ``best_step`` and ``best_val_loss`` (the step whose weights
+    ``model`` holds and its held-out objective; None for a fit without held-out samples), ``seconds`` (fit
+    wall time), ``spec`` (how to rebuild ``model``, or None for a user-supplied network).
 
     Example:
         >>> from gradflow.transport import fit_ot_map
@@ -61,13 +64,15 @@ class OTMap:
 
     def __init__(self, model: MonotonePotential, *, method: str = "unknown", spec: dict | None = None,
                  history=(), steps: int = 0, stop_reason: str | None = None, seconds: float = 0.0,
-                 inverse_net: BrenierNet | None = None):
+                 inverse_net: BrenierNet | None = None, best_step: int | None = None,
+                 best_val_loss: float | None = None):
         if not isinstance(model, MonotonePotential):
             raise ValueError(f"model must be a MonotonePotential, got {type(model).__name__}")
         if inverse_net is not None and (not isinstance(inverse_net, BrenierNet) or inverse_net.dim != model.dim):
             raise ValueError(f"inverse_net must be a BrenierNet on R^{model.dim} or None, got {inverse_net!r}")
         self.model, self.method, self.spec, self.inverse_net = model, method, spec, inverse_net
         self.history, self.steps, self.stop_reason, self.seconds = list(history), steps, stop_reason, seconds
+        self.best_step, self.best_val_loss = best_step, best_val_loss
 
     @property
     def dim(self) -> int:
@@ -121,7 +126,8 @@ class OTMap:
         save_checkpoint(path, format=_FORMAT, spec=self.spec, dtype=str(dtype).removeprefix("torch."),
                         state_dict={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                         method=self.method, history=history, steps=self.steps, stop_reason=self.stop_reason,
-                        seconds=self.seconds, inverse_state_dict=None if self.inverse_net is None else
+                        seconds=self.seconds, best_step=self.best_step, best_val_loss=self.best_val_loss,
+                        inverse_state_dict=None if self.inverse_net is None else
                         {k: v.detach().cpu() for k, v in self.inverse_net.state_dict().items()})
 
     @classmethod
@@ -144,7 +150,8 @@ class OTMap:
             inverse_net.load_state_dict(state["inverse_state_dict"])
         return cls(model, method=state["method"], spec=state["spec"], history=state["history"],
                    steps=state["steps"], stop_reason=state["stop_reason"], seconds=state["seconds"],
-                   inverse_net=inverse_net)
+                   inverse_net=inverse_net, best_step=state.get("best_step"),
+                   best_val_loss=state.get("best_val_loss"))
 
     def __repr__(self) -> str:
         seconds = f"{self.seconds:.1f}" if math.isfinite(self.seconds) else "?"

@@ -23,7 +23,7 @@ def test_gaussian_to_gaussian_recovers_closed_form(gaussian2, method, steps):
     pair, x, y, x_test = gaussian2
     source, target = (pair.source, pair.target) if method == "monge_ampere" else (x, y)
     T = fit_ot_map(source, target, method=method, steps=steps, seed=0, **FAST)
-    assert T.method == method and T.steps == steps
+    assert T.method == method and (T.steps == steps or T.stop_reason == "early_stopping")
     with torch.no_grad():
         assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < 1.0
 
