@@ -51,7 +51,8 @@ class OTMap:
     per logged step, as :class:`~gradflow.train.FitResult`; entries at evaluations carry ``val_loss``, the
     held-out objective), ``steps`` (optimizer steps done), ``stop_reason`` (``"completed"``,
     ``"early_stopping"`` or ``"max_time"``), ``best_step`` and ``best_val_loss`` (the step whose weights
-    ``model`` holds and its held-out objective; None for a fit without held-out samples), ``seconds`` (fit
+    ``model`` holds, 0 for the initial ones, and its held-out objective, chosen by :func:`fit_ot_map`'s
+    one-standard-error rule; None for a fit without held-out samples), ``seconds`` (fit
     wall time), ``spec`` (how to rebuild ``model``, or None for a user-supplied network).
 
     Example:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gradflow.transport import OTMap, bures_map, fit_ot_map, l2_uvp
-from gradflow.transport._fit import _held_out, _Law
+from gradflow.transport._fit import _held_out, _HeldOutSelection, _Law
 from gradflow.transport.benchmarks import create_pair
 
 FAST = {"progress": False, "device": "cpu"}
@@ -29,13 +29,11 @@ def test_held_out_semi_dual_stops_an_overfitting_fit_in_d32():
     with torch.no_grad():
         fitted = l2_uvp(T, pair.true_map, x_test, pair.target_var)
     assert math.isfinite(fitted) and fitted < 1.1 * linear, (fitted, linear)
-    assert T.best_step is not None and T.best_step < T.steps
-    evaluations = [h for h in T.history if "val_loss" in h]
-    assert [h["step"] for h in evaluations] == list(range(10, T.steps + 1, 10))
-    assert T.best_step == 0 or T.best_val_loss == min(h["val_loss"] for h in evaluations)
+    assert T.stop_reason == "early_stopping" and T.best_step < T.steps
+    assert [h["step"] for h in T.history if "val_loss" in h] == list(range(10, T.steps + 1, 10))
 
 
-def test_the_best_evaluated_weights_are_restored():
+def test_the_selected_weights_are_restored():
     _, x, y = _samples("mixture", 2, 40, torch.float64)
     states = {}
 
@@ -46,8 +44,8 @@ def test_the_best_evaluated_weights_are_restored():
     T = fit_ot_map(x, y, method="dual", steps=60, eval_every=5, lr=0.05, early_stopping=None, seed=0,
                    callbacks=[record], **FAST)
     assert T.stop_reason == "completed" and T.steps == 60
-    assert 0 < T.best_step < 60  # the last weights were not the best: restoring them matters
-    assert T.best_val_loss == min(h["val_loss"] for h in T.history if "val_loss" in h)
+    assert 0 < T.best_step < 60  # the last weights were not kept: restoring matters
+    assert T.best_val_loss == next(h["val_loss"] for h in T.history if h["step"] == T.best_step)
     for name, value in T.model.state_dict().items():
         torch.testing.assert_close(value, states[T.best_step][name], rtol=0, atol=0)
 
@@ -63,6 +61,25 @@ def test_the_initial_map_is_kept_when_no_step_improves_it():
     initial = fit_ot_map(x, y, method="dual", steps=1, lr=1e-12, seed=0, **FAST)  # one vanishing step
     with torch.no_grad():
         torch.testing.assert_close(T(x), initial(x), rtol=1e-9, atol=1e-9)
+
+
+def test_one_standard_error_rule_keeps_the_latest_indistinguishable_weights():
+    selection = _HeldOutSelection(lambda model, batch: batch)
+    model = torch.nn.Linear(1, 1)
+    noise = torch.randn(100, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    best = torch.zeros(100, dtype=torch.float64)
+    # J_t - J_best and its paired standard error sd(a_t - a_best) / 10 (no target terms here)
+    for step, terms in [(0, best + 5.0), (10, best), (20, best + 0.05 + noise), (30, best + 0.5 + 0.1 * noise),
+                        (40, best + float("nan"))]:
+        selection.loss(model, (terms, torch.zeros(0)))
+        selection.record(step, model)
+    assert selection.select()[:2] == (20, pytest.approx(0.05 + float(noise.mean())))  # 0.04 <= SE 0.1
+    selection.loss(model, (best + 0.005 * noise - 0.001, torch.zeros(0)))  # lowest, and SE 5e-4 < its margin
+    selection.record(50, model)
+    assert selection.select()[0] == 50
+    selection.loss(model, (best + 0.01, torch.zeros(0)))  # ~0.011 above the lowest, SE 5e-4: a significant loss
+    selection.record(60, model)
+    assert selection.select()[0] == 50
 
 
 def test_split_is_a_seeded_partition_of_the_rows():
