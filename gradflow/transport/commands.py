@@ -46,7 +46,8 @@ def _transport(args) -> int:
     xs, ys = x[torch.randperm(len(x), generator=g)[:k]], y[torch.randperm(len(y), generator=g)[:k]]
     with torch.no_grad():
         metrics = {
-            "method": T.method, "dim": T.dim, "steps": T.steps, "stop_reason": T.stop_reason, "seconds": T.seconds,
+            "method": T.method, "dim": T.dim, "steps": T.steps, "stop_reason": T.stop_reason, "best_step": T.best_step,
+            "seconds": T.seconds,
             "transport_cost": T.transport_cost(x),
             f"w2_source_target_{k}": w2(xs.double(), ys.double()),
             f"w2_mapped_target_{k}": w2(T(xs).double(), ys.double()),

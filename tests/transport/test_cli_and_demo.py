@@ -48,6 +48,8 @@ def test_cli_amortized_dual_keeps_its_inverse_network(sample_files):
     assert rc == 0
     T = OTMap.load(out / "map.pt")
     assert T.method == "dual" and T.inverse_net is not None
+    metrics = json.loads((out / "metrics.json").read_text())  # 20% of the samples were held out
+    assert isinstance(metrics["best_step"], int) and metrics["best_step"] == T.best_step
 
 
 @pytest.mark.parametrize("target, message", [("c.npy", "same dimension"), ("flat.npy", "(N, d) array"),
