@@ -53,7 +53,8 @@ otherwise; one torch thread on a shared, loaded 2-core machine. L2-UVP in % of V
 samples. With few samples the semi-dual overfits the empirical measures (each minibatch is a subset of the
 training points): the fit holds out 20% of the n samples per side (at most 2048), evaluates the semi-dual on
 them every {max(1, args.steps // 50)} steps, stops after 10 evaluations without improvement ("steps" is the
-number done) and keeps the weights of the best evaluation ("best step"; 0 is the Bures start).
+number done) and keeps the weights of the latest evaluation within one paired standard error of the lowest
+held-out objective ("best step"; 0 is the Bures start).
 """
     write_results("transport_samples", "Sample efficiency of fitted OT maps (mixture pair)", [
         ("L2-UVP vs number of training samples per side",
