@@ -11,6 +11,8 @@ the closed form (the paper reports 2.26x for SEDSR with autograd, on a GPU).
 
     python benchmarks/bench_vision_overhead.py            # all backbones
     python benchmarks/bench_vision_overhead.py --smoke    # seconds, for CI
+    python benchmarks/bench_vision_overhead.py --device cuda   # full training batches on a GPU
+                                                               # (results/vision_overhead_cuda.md)
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ BACKBONES = {
     "resnet18": ({"num_classes": 10}, (4, 3, 32, 32), "classification"),
     "unet": ({"num_classes": 4}, (4, 3, 64, 64), "segmentation"),
 }
+# on a GPU: the usual full training batches (48x48 LR patches for SR)
+GPU_SHAPES = {"sedsr": (16, 3, 48, 48), "edsr": (16, 3, 48, 48), "resnet20": (128, 3, 32, 32),
+              "resnet56": (128, 3, 32, 32), "resnet18": (128, 3, 32, 32), "unet": (8, 3, 128, 128)}
 SMOKE = {"sedsr": ({"scale": 2, "n_blocks": 2, "channels": 8}, (2, 3, 8, 8), "sr"),
          "resnet20": ({"num_classes": 10, "stages": [(4, 1), (8, 1)]}, (2, 3, 8, 8), "classification")}
 
@@ -51,8 +56,9 @@ def configure(parser):
     parser.add_argument("--backbones", nargs="*", default=None, help=f"subset of {', '.join(BACKBONES)}")
 
 
-def step_fn(model, shape, kind, generator):
-    """A closure running one training step of ``model`` on fixed random data."""
+def step_fn(model, shape, kind, generator, device):
+    """A closure running one training step of ``model`` on fixed random data (on ``device``, waiting for
+    the device to finish)."""
     x = torch.rand(shape, generator=generator)
     if kind == "sr":
         target = torch.rand(shape[0], shape[1], shape[2] * model.scale, shape[3] * model.scale, generator=generator)
@@ -63,12 +69,15 @@ def step_fn(model, shape, kind, generator):
     else:
         target = torch.randint(model.num_classes, (shape[0], *shape[2:]), generator=generator)
         loss_fn = F.cross_entropy
+    x, target = x.to(device), target.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         loss_fn(model(x), target).backward()
         optimizer.step()
+        synchronize()
 
     return step
 
@@ -92,14 +101,17 @@ def main():
     torch.set_num_threads(args.threads)
     table = SMOKE if args.smoke else {k: v for k, v in BACKBONES.items() if not args.backbones or k in args.backbones}
     repeats = 3 if args.smoke else args.repeats
+    device = torch.device(args.device)
     rows = []
     for name, (kwargs, shape, kind) in table.items():
+        if device.type == "cuda" and not args.smoke:
+            shape = GPU_SHAPES[name]
         steps, params = {}, {}
         for label, options in CONFIGS.items():
             torch.manual_seed(0)
-            model = create_backbone(name, **kwargs, **options)
+            model = create_backbone(name, **kwargs, **options).to(device)
             params[label] = count_parameters(model)
-            steps[label] = step_fn(model, shape, kind, torch.Generator().manual_seed(0))
+            steps[label] = step_fn(model, shape, kind, torch.Generator().manual_seed(0), device)
         medians = interleaved_medians(steps, repeats)
         base = medians["identity"]
         for label in CONFIGS:
@@ -108,14 +120,15 @@ def main():
         print(f"{name}: " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in medians.items()), flush=True)
     notes = (
         f"One training step (forward, loss, backward, Adam) per configuration, {repeats} interleaved rounds after 2 "
-        f"warm-up rounds, median; torch threads = {args.threads}; CPU. Input shape is batch x channels x H x W "
-        "(LR patches for SR). 'closed form': g = c conv1^T(s'(z) * conv2^T 1) from the forward pass's own "
-        "pre-activation (for the ResNets' conv-BN-ReLU-conv-BN branches with the batch-norm statistics held "
+        f"warm-up rounds, median; torch threads = {args.threads}; device {args.device}. Input shape is batch x "
+        "channels x H x W (LR patches for SR). 'closed form': g = c conv1^T(s'(z) * conv2^T 1) from the forward "
+        "pass's own pre-activation (for the ResNets' conv-BN-ReLU-conv-BN branches with the batch-norm statistics held "
         "fixed); 'autograd' is one vector-Jacobian product of the branch (for a branch ending in a training-mode "
         "batch norm that VJP is zero up to rounding: timed for its cost only). gradnet adds a ConvGradNet "
         "(3x3, as many hidden channels as the block) per block, i.e. more parameters and FLOPs."
     )
-    write_results("vision_overhead", "Gradient residual training-step overhead",
+    table_name = "vision_overhead" if device.type == "cpu" else f"vision_overhead_{device.type}"
+    write_results(table_name, "Gradient residual training-step overhead",
                   [("Training-step time per backbone and residual",
                     ["backbone", "input", "residual", "params", "step ms (median)", "ratio to identity"], rows)],
                   args, notes)

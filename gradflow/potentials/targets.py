@@ -165,9 +165,12 @@ def create_target(name: str, dim: int | None = None) -> FieldTarget:
 
 
 def gradient_mse(field, target: FieldTarget, x: torch.Tensor) -> float:
-    """mean_n ||field(x_n) - grad F(x_n)||^2 over the points x (n, d)."""
+    """mean_n ||field(x_n) - grad F(x_n)||^2 over the points x (n, d); a module ``field`` is evaluated on the
+    device of its parameters (so a model trained on the GPU is scored on CPU points as it is)."""
+    reference = next(field.parameters(), None) if isinstance(field, torch.nn.Module) else None
     with torch.no_grad():
-        return float((field(x) - target.gradient(x)).square().sum(-1).mean())
+        values = field(x if reference is None else x.to(reference.device)).to(x.device)
+        return float((values - target.gradient(x)).square().sum(-1).mean())
 
 
 def gradient_error_db(field, target: FieldTarget, x: torch.Tensor) -> float:
