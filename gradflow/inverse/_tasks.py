@@ -116,7 +116,7 @@ def degraded_view(y: torch.Tensor, task: Task) -> torch.Tensor:
     return y
 
 
-def restore(y: torch.Tensor, task: Task, prior: Prior, *, lam: float | None = None, max_iter: int = 300,
+def restore(y: torch.Tensor, task: Task, prior: Prior, *, lam: float | None = None, max_iter: int = 600,
             tol: float = 1e-4) -> SolveResult:
     """Solve ``task`` for measurements ``y`` with ``prior`` (lam: :func:`default_lam` unless given)."""
     lam = default_lam(prior, task) if lam is None else check_lam(lam)

@@ -80,7 +80,7 @@ def register(commands, common_options) -> None:
     restore.add_argument("--lam", type=float, default=None, help="regularisation weight (calibrated default)")
     restore.add_argument("--mask", default=None, help="inpaint: image of the observed pixels (white = observed)")
     restore.add_argument("--factor", type=positive_int, default=2, help="sr: upsampling factor (default 2)")
-    restore.add_argument("--max-iter", type=positive_int, default=300)
+    restore.add_argument("--max-iter", type=positive_int, default=600)
     restore.set_defaults(run=_restore)
 
     train = commands.add_parser("train-prior", help="train a shipped prior from its recipe (reproduces the file)")

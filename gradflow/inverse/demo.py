@@ -37,7 +37,7 @@ def inverse_section(report: Report, *, quick: bool = False, device: str = "auto"
     and add the images side by side, a PSNR/SSIM table and summary metrics to ``report``."""
     plt = require_matplotlib()
     report.heading("Inverse problems: learned convex priors")
-    size, max_iter = (32, 15) if quick else (128, 300)
+    size, max_iter = (32, 15) if quick else (128, 600)
     truth = load_image("camera", size=size)
     prior, source = _learned_prior(quick, device, seed, max_time)
     report.text(
