@@ -459,7 +459,11 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
     standard errors away. History entries at evaluations carry ``val_loss``; ``OTMap.best_step`` and
     ``OTMap.best_val_loss`` give the evaluation whose weights were kept. Samplers and distributions draw
     fresh samples at every step and are not validated (``val_fraction`` > 0 or ``early_stopping`` with
-    neither side a tensor raises ValueError).
+    neither side a tensor raises ValueError). On the benchmark above, with the defaults: 22% from N = 1024 and
+    40% (the linear map's level) from N = 256 at d = 32; at N >= 16384 the same accuracy as before within the
+    run-to-run spread, the evaluations adding ~13% CPU time at d = 32. Where the fit does not overfit, the
+    held-out rows cost accuracy (d = 2, N = 256: 2.7% instead of 1.0-1.2%); ``val_fraction=0`` restores the
+    behaviour without validation.
 
     Returns:
         :class:`OTMap` holding the trained network (on ``device``): the weights chosen on the held-out
