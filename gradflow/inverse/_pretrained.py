@@ -12,7 +12,8 @@ _DIR = Path(__file__).resolve().parent / "pretrained"
 
 #: name -> recipe: the prior class and architecture, the training noise level (0-1 scale), the patches
 #: and the ``train_prior`` options of each training phase (run in order on the same prior);
-#: ``gradflow train-prior NAME`` reproduces the shipped file. The convex priors start with a cheap unrolled
+#: ``gradflow train-prior NAME`` retrains the shipped file (the convex ones: up to the schedule note below and
+#: GPU nondeterminism). The convex priors start with a cheap unrolled
 #: phase, then train the exact minimiser (implicit differentiation), which is what the solvers compute. They
 #: were trained on a GPU (one H100, three priors at a time, about 7.5 minutes each; the minimiser phase was
 #: stopped by a 380 s limit after the steps recorded here, its cosine schedule running on that time); on a
@@ -20,6 +21,7 @@ _DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 def _convex_phases(minimiser_steps: int):
+    """The convex priors' phases: 800 unrolled (15-step denoiser) steps, then ``minimiser_steps`` minimiser steps."""
     return ({"objective": "unrolled", "unrolled_steps": 15, "steps": 800, "lr": 1e-2},
             {"objective": "minimiser", "solve_tol": 1e-3, "steps": minimiser_steps, "lr": 2e-3})
 
