@@ -11,29 +11,37 @@ __all__ = ["DEFAULT_PRETRAINED", "PRETRAINED", "list_pretrained", "load_pretrain
 _DIR = Path(__file__).resolve().parent / "pretrained"
 
 #: name -> recipe: the prior class and architecture, the training noise level (0-1 scale), the patches
-#: and the ``train_prior`` options of each training phase (run in order on the same prior);
-#: ``gradflow train-prior NAME`` retrains the shipped file (the convex ones: up to the schedule note below and
-#: GPU nondeterminism). The convex priors start with a cheap unrolled
-#: phase, then train the exact minimiser (implicit differentiation), which is what the solvers compute. They
-#: were trained on a GPU (one H100, three priors at a time, about 7.5 minutes each; the minimiser phase was
-#: stopped by a 380 s limit after the steps recorded here, its cosine schedule running on that time); on a
-#: CPU core a step of batch 64 takes about 1-2 s.
+#: and the ``train_prior`` options of each training phase (run in order on the same prior; a phase's
+#: ``batch_size`` overrides the recipe's); a recipe with ``"deepen": NAME`` starts from recipe NAME's prior
+#: (trained first) made ``depth`` layers deep by :meth:`GradNetPrior.deepen`. ``gradflow train-prior NAME``
+#: retrains the shipped file (the convex ones: up to the schedule note below and GPU nondeterminism).
+#: The convex priors start with a cheap unrolled phase, then train the exact minimiser (implicit
+#: differentiation), which is what the solvers compute, in three minimiser phases of decreasing learning
+#: rate. They were trained on a GPU (one H100, three or four priors at a time, about 7.5 minutes per phase);
+#: each minimiser phase was stopped by a time limit (380-450 s) after the steps recorded here, its cosine
+#: schedule running on that time. On a CPU core a minimiser step of batch 64 takes about 1-2 s.
 
 
-def _convex_phases(minimiser_steps: int):
-    """The convex priors' phases: 800 unrolled (15-step denoiser) steps, then ``minimiser_steps`` minimiser steps."""
+def _convex_phases(*minimiser_steps: int):
+    """The convex priors' phases: 800 unrolled (15-step denoiser) steps, then minimiser phases of
+    ``minimiser_steps`` steps at learning rates 2e-3 (batch 64), 1e-3 and 5e-4 (batch 256)."""
+    lrs_batches = ((2e-3, 64), (1e-3, 256), (5e-4, 256))
     return ({"objective": "unrolled", "unrolled_steps": 15, "steps": 800, "lr": 1e-2},
-            {"objective": "minimiser", "solve_tol": 1e-3, "steps": minimiser_steps, "lr": 2e-3})
+            *({"objective": "minimiser", "solve_tol": 1e-3, "steps": n, "lr": lr, "batch_size": batch}
+              for n, (lr, batch) in zip(minimiser_steps, lrs_batches)))
 
 
 _CONVEX = {"cls": "GradNetPrior", "batch_size": 64, "patch_size": 40, "n_patches": 20000}
 PRETRAINED = {
     "ridge-s25": {**_CONVEX, "arch": {"n_filters": 32, "kernel_size": 7, "depth": 1}, "sigma": 25 / 255,
-                  "phases": _convex_phases(1671)},
+                  "phases": _convex_phases(1671, 453, 389)},
     "ridge-s15": {**_CONVEX, "arch": {"n_filters": 32, "kernel_size": 7, "depth": 1}, "sigma": 15 / 255,
-                  "phases": _convex_phases(1424)},
+                  "phases": _convex_phases(1424, 514, 488)},
+    # the trained ridge-s25 with a depth-3 profile, refined (the minimiser steps are slower: the time limit
+    # stopped this phase after 78)
     "cascade-s25": {**_CONVEX, "arch": {"n_filters": 32, "kernel_size": 7, "depth": 3}, "sigma": 25 / 255,
-                    "phases": _convex_phases(1466)},
+                    "deepen": "ridge-s25",
+                    "phases": ({"objective": "minimiser", "solve_tol": 1e-3, "steps": 78, "lr": 1e-3},)},
     "gradstep-s25": {
         "cls": "GradStepPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3, "boundary": "valid"},
         "sigma": 25 / 255, "phases": ({"objective": "unrolled", "unrolled_steps": 15, "steps": 300, "lr": 1e-2},),
@@ -86,27 +94,38 @@ def load_pretrained(name: str | None, cls=None, directory=None):
 def train_pretrained(name: str, out_dir=None, *, device="auto", seed: int = 0, max_time=None, progress=False):
     """Train recipe ``name`` on patches of the training images and save ``<out_dir>/<name>.pt`` (default:
     the package's pretrained/ folder). The recipe's phases run in order, each a :func:`train_prior` call with
-    a cosine schedule and ``seed`` (``max_time`` bounds each phase). Returns (path, FitResult of the last
-    phase)."""
+    a cosine schedule and ``seed`` (``max_time`` bounds each phase); a ``"deepen"`` recipe first trains the
+    one-layer recipe it names (not saved) and deepens it. Returns (path, FitResult of the last phase)."""
+    from ..train import save_checkpoint
+
+    prior, result = _train_recipe(name, device=device, seed=seed, max_time=max_time, progress=progress)
+    out = Path(out_dir or _DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.pt"
+    state = {k: v.detach().cpu() for k, v in prior.state_dict().items()}
+    save_checkpoint(path, state_dict=state, sigma=PRETRAINED[name]["sigma"], recipe=repr(PRETRAINED[name]),
+                    final_loss=float(result.history[-1]["loss"]) if result.history else float("nan"))
+    return path, result
+
+
+def _train_recipe(name: str, **options):
+    """The trained prior of recipe ``name`` and the FitResult of its last phase."""
     import torch
 
-    from ..train import save_checkpoint
     from ._data import TRAIN_IMAGES, patch_dataset
     from ._training import train_prior
 
     check_choice(name, "pretrained prior", PRETRAINED)
     recipe = PRETRAINED[name]
-    torch.manual_seed(seed)
-    prior = build(name)
-    patches = patch_dataset(TRAIN_IMAGES, patch_size=recipe["patch_size"], n_patches=recipe["n_patches"], seed=seed)
+    if "deepen" in recipe:
+        prior = _train_recipe(recipe["deepen"], **options)[0].deepen(recipe["arch"]["depth"])
+    else:
+        torch.manual_seed(options["seed"])
+        prior = build(name)
+    patches = patch_dataset(TRAIN_IMAGES, patch_size=recipe["patch_size"], n_patches=recipe["n_patches"],
+                            seed=options["seed"])
     for phase in recipe["phases"]:  # e.g. a cheap unrolled start, then the exact minimiser
-        result = train_prior(prior, patches, sigma=recipe["sigma"], batch_size=recipe["batch_size"], seed=seed,
-                             device=device, max_time=max_time, progress=progress, scheduler="cosine", **phase)
+        phase = {"batch_size": recipe["batch_size"], **phase}
+        result = train_prior(prior, patches, sigma=recipe["sigma"], scheduler="cosine", **options, **phase)
         prior = result.model
-    out = Path(out_dir or _DIR)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.pt"
-    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
-    save_checkpoint(path, state_dict=state, sigma=recipe["sigma"], recipe=repr(recipe),
-                    final_loss=float(result.history[-1]["loss"]) if result.history else float("nan"))
-    return path, result
+    return prior, result

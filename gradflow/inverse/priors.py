@@ -341,6 +341,43 @@ class _ConvRidge(Prior):
         zero = hermite(torch.zeros(1, m, 1, 1, dtype=u.dtype, device=u.device))
         return hermite(u_d) - zero + (u - u_d) * self.profile(u_d)
 
+    def deepen(self, depth: int, coupling: float = 1e-3):
+        r"""A copy with a cascaded profile of ``depth`` layers that starts as this one-layer prior.
+
+        The last layer takes this prior's filters, bias, scales and activation weights, so
+        g(u) = alpha s(beta (u + b) + c alpha_{L-2} s_{L-2}(z_{L-2})): the earlier layers (fresh) reach the
+        profile only through the coupling alpha_{L-2} = ``coupling``, and ||g - g_ridge|| <= alpha sup|s'|
+        coupling sup|s_{L-2}| per entry. Training the copy then refines the ridge prior (how the shipped
+        cascade is made: a deep prior that starts where the one-layer one ended).
+
+        Example:
+            >>> ridge = GradNetPrior(n_filters=4, kernel_size=3)
+            >>> deep = ridge.deepen(3)
+            >>> x = torch.rand(1, 1, 8, 8)
+            >>> bool((deep.grad(x) - ridge.grad(x)).abs().max() < 1e-3 * ridge.grad(x).abs().max())
+            True
+        """
+        if self.depth != 1:
+            raise ValueError(f"deepen starts from a one-layer (depth 1) prior, this one has depth {self.depth}")
+        depth = check_positive_int(depth, "depth", minimum=2)
+        if not (0 < coupling and math.isfinite(coupling)):
+            raise ValueError(f"coupling must be a finite number > 0, got {coupling!r}")
+        deep = type(self)(self.channels, self.n_filters, self.kernel_size, depth, self.activation,
+                          hidden_channels=self.hidden_channels, zero_mean=self.zero_mean, cost_nodes=self.cost_nodes,
+                          frequency_grid=self.frequency_grid, boundary=self.boundary)
+        deep = deep.to(self.weight)
+        with torch.no_grad():
+            for mine, theirs in zip((*self.factors, self.weight), (*deep.factors, deep.weight)):
+                theirs.copy_(mine)
+            for name in ("hidden_bias", "log_beta", "log_alpha" if self._monotone else "alpha"):
+                getattr(deep, name)[-1] = getattr(self, name)[0]
+            if self._monotone:
+                deep.log_alpha[-2] = math.log(coupling)
+            else:
+                deep.alpha[-2] = coupling
+            deep.activations[-1].load_state_dict(self.activations[0].state_dict())
+        return deep
+
     @classmethod
     def pretrained(cls, name: str | None = None):
         """A shipped prior by name (see ``list_pretrained``), float32 on the CPU in eval mode; no name gives

@@ -87,3 +87,31 @@ def test_demo_section_quick(tmp_path):
     for line in text.splitlines():
         if line.startswith("| inverse problems | denoise PSNR"):
             assert float(line.split("|")[3]) > noisy_db + 2  # both priors clearly denoise
+
+
+def test_train_pretrained_follows_the_recipe_and_deepens(tmp_path, monkeypatch):
+    from gradflow.inverse import _pretrained
+
+    tiny = {"cls": "GradNetPrior", "batch_size": 4, "patch_size": 12, "n_patches": 16, "sigma": 25 / 255}
+    minimiser = {"objective": "minimiser", "solve_tol": 1e-2, "steps": 2, "lr": 1e-3}
+    monkeypatch.setitem(PRETRAINED, "ridge-s25", {
+        **tiny, "arch": {"n_filters": 3, "kernel_size": 3, "depth": 1},
+        "phases": ({"objective": "unrolled", "unrolled_steps": 2, "steps": 2, "lr": 1e-2},
+                   {**minimiser, "batch_size": 8})})
+    monkeypatch.setitem(PRETRAINED, "cascade-s25", {
+        **tiny, "arch": {"n_filters": 3, "kernel_size": 3, "depth": 2}, "deepen": "ridge-s25", "phases": (minimiser,)})
+    from gradflow.inverse import _training
+
+    batches, original = [], _training.train_prior
+
+    def spy(prior, images, **options):  # what each phase trains (train_pretrained imports it per call)
+        batches.append((prior.depth, options["objective"], options["batch_size"]))
+        return original(prior, images, **options)
+
+    monkeypatch.setattr(_training, "train_prior", spy)
+    path, result = _pretrained.train_pretrained("cascade-s25", tmp_path, device="cpu")
+    assert batches == [(1, "unrolled", 4), (1, "minimiser", 8), (2, "minimiser", 4)]
+    assert result.steps == 2 and path == tmp_path / "cascade-s25.pt"
+    prior = load_pretrained("cascade-s25", directory=tmp_path)
+    assert prior.depth == 2 and prior.sigma == pytest.approx(25 / 255)
+    assert not (tmp_path / "ridge-s25.pt").exists()  # the one-layer start is not saved

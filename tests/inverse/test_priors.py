@@ -232,3 +232,33 @@ def test_bad_inputs_raise():
         Tikhonov("laplace")
     with pytest.raises(ValueError, match="tau \\* L < 1"):
         GradStepPrior(n_filters=3, kernel_size=3).prox(torch.rand(1, 1, 6, 6), 100.0)
+
+
+@pytest.mark.parametrize("cls", [GradNetPrior, GradStepPrior])
+def test_deepen_starts_as_the_ridge_prior_and_keeps_its_guarantees(cls, generator):
+    ridge = small(cls)
+    with torch.no_grad():  # a trained-looking ridge: non-default scales and bias
+        ridge.hidden_bias.uniform_(-0.1, 0.1)
+        ridge.log_beta.add_(0.3)
+    deep = ridge.deepen(3, coupling=1e-6)
+    assert deep.depth == 3 and type(deep) is cls and deep.is_convex == ridge.is_convex
+    x = torch.rand(3, *SHAPE, generator=generator, dtype=torch.float64)
+    g_ridge = ridge.grad(x).detach()
+    assert torch.allclose(deep.grad(x).detach(), g_ridge, atol=1e-5 * float(g_ridge.abs().max()))
+    loose = ridge.deepen(3, coupling=1.0)
+    assert not torch.allclose(loose.grad(x).detach(), g_ridge, atol=1e-3 * float(g_ridge.abs().max()))
+    if cls is GradNetPrior:
+        flat = _Flat(loose, SHAPE)
+        assert_monotone(flat, x.flatten(1))
+    assert float(deep.lipschitz_bound().detach()) >= float(ridge.lipschitz_bound().detach()) * (1 - 1e-6)
+    for p in deep.parameters():  # an independent copy
+        assert not any(p is q for q in ridge.parameters())
+
+
+def test_deepen_rejects_bad_input():
+    with pytest.raises(ValueError, match="depth 1"):
+        small(depth=2).deepen(3)
+    with pytest.raises(ValueError, match="depth"):
+        small().deepen(1)
+    with pytest.raises(ValueError, match="coupling"):
+        small().deepen(2, coupling=0.0)
