@@ -32,9 +32,9 @@ _LAM = {
 #: a learned prior trained at noise level s denoises noise s with lam = 1; for a task with noise sigma its
 #: lam is factor * (sigma / s)^2 (the MAP scaling), with the factor calibrated the same way (1 if absent).
 _LAM_FACTOR = {
-    "ridge-s25": {"inpaint": 2.0},
-    "ridge-s15": {"inpaint": 2.0},  # ridge-s25's factors (calibrated on ridge-s25 only)
-    "cascade-s25": {"deblur": 0.5, "inpaint": 0.5},
+    "ridge-s25": {"deblur": 0.5, "inpaint": 0.5, "sr": 2.0},
+    "ridge-s15": {"deblur": 0.5, "inpaint": 0.5, "sr": 2.0},  # ridge-s25's factors (calibrated on ridge-s25 only)
+    "cascade-s25": {"deblur": 0.5, "inpaint": 1.0, "sr": 2.0},
     "gradstep-s25": {"denoise": 0.25, "deblur": 0.125, "inpaint": 1.0, "sr": 0.25},
 }
 
