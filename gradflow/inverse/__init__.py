@@ -10,8 +10,8 @@ Solve y = A x + noise by minimising 1/2 ||A x - y||^2 + lam R(x):
 * :func:`solve` (accelerated / proximal / plug-and-play solvers with certified step sizes),
   :func:`select_lam`;
 * :func:`train_prior` (a prior trained as an unrolled denoiser through :func:`gradflow.train.fit`),
-  :func:`patch_dataset` from bundled images with a fixed train/test split (:data:`TRAIN_IMAGES`,
-  :data:`TEST_IMAGES`), :func:`psnr` and :func:`ssim`;
+  :func:`patch_dataset` from bundled images with a fixed train/test/validation split (:data:`TRAIN_IMAGES`,
+  :data:`TEST_IMAGES`, :data:`VALIDATION_IMAGES`), :func:`psnr` and :func:`ssim`;
 * shipped priors: ``GradNetPrior.pretrained(name)``, :func:`list_pretrained`.
 
 Example:
@@ -22,7 +22,16 @@ Example:
     torch.Size([1, 1, 32, 32])
 """
 
-from ._data import TEST_IMAGES, TRAIN_IMAGES, list_images, load_image, patch_dataset, read_image, write_image
+from ._data import (
+    TEST_IMAGES,
+    TRAIN_IMAGES,
+    VALIDATION_IMAGES,
+    list_images,
+    load_image,
+    patch_dataset,
+    read_image,
+    write_image,
+)
 from ._metrics import psnr, ssim
 from ._pretrained import list_pretrained
 from ._solvers import METHODS, LamSelection, SolveResult, objective, select_lam, solve
@@ -45,6 +54,7 @@ __all__ = [
     "MRI",
     "TEST_IMAGES",
     "TRAIN_IMAGES",
+    "VALIDATION_IMAGES",
     "Blur",
     "CompressedSensing",
     "Denoising",

@@ -10,7 +10,8 @@ import torch
 from .._validation import check_choice, check_positive_int
 from ._checks import check_image
 
-__all__ = ["TEST_IMAGES", "TRAIN_IMAGES", "list_images", "load_image", "patch_dataset", "read_image", "write_image"]
+__all__ = ["TEST_IMAGES", "TRAIN_IMAGES", "VALIDATION_IMAGES", "list_images", "load_image", "patch_dataset",
+           "read_image", "write_image"]
 
 #: scikit-image images that priors are trained on
 TRAIN_IMAGES = ("astronaut", "brick", "coffee", "grass", "gravel", "hubble_deep_field", "moon", "page", "rocket",
@@ -18,12 +19,15 @@ TRAIN_IMAGES = ("astronaut", "brick", "coffee", "grass", "gravel", "hubble_deep_
 #: held-out images: never trained on (the scikit-learn photographs "china" and "flower" are test-only
 #: everywhere in gradflow)
 TEST_IMAGES = ("camera", "coins", "chelsea", "china", "flower")
+#: neither trained on nor tested on: where regularisation weights are calibrated ("motorcycle": the left
+#: view of scikit-image's stereo pair, a natural photograph with the test images' level of detail)
+VALIDATION_IMAGES = ("motorcycle",)
 _SKLEARN = ("china", "flower")
 
 
 def list_images() -> list[str]:
-    """Names accepted by :func:`load_image`: the training then the held-out images."""
-    return [*TRAIN_IMAGES, *TEST_IMAGES]
+    """Names accepted by :func:`load_image`: the training, the held-out, then the validation images."""
+    return [*TRAIN_IMAGES, *TEST_IMAGES, *VALIDATION_IMAGES]
 
 
 def _to_float_image(array: np.ndarray, gray: bool) -> torch.Tensor:
@@ -58,8 +62,8 @@ def load_image(name: str, *, size=None, gray: bool = True) -> torch.Tensor:
     """A bundled image as a float32 tensor (1, C, H, W) in [0, 1] (C = 1 with ``gray``, luminance
     0.2125 R + 0.7154 G + 0.0721 B), centre-cropped to ``size`` (int or (h, w)) if given.
 
-    Names: :data:`TRAIN_IMAGES` and :data:`TEST_IMAGES` (scikit-image; "china" and "flower" come
-    from scikit-learn). Needs scikit-image (and scikit-learn for the two photographs).
+    Names: :data:`TRAIN_IMAGES`, :data:`TEST_IMAGES` and :data:`VALIDATION_IMAGES` (scikit-image; "china" and
+    "flower" come from scikit-learn). Needs scikit-image (and scikit-learn for the two photographs).
 
     Example:
         >>> load_image("camera", size=64).shape
@@ -74,7 +78,7 @@ def load_image(name: str, *, size=None, gray: bool = True) -> torch.Tensor:
         else:
             import skimage.data
 
-            array = getattr(skimage.data, name)()
+            array = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
     except ImportError as err:  # pragma: no cover - optional dependency
         raise ImportError("bundled images need scikit-image and scikit-learn: pip install 'gradflow[data]'") from err
     x = _to_float_image(array, gray)

@@ -22,20 +22,20 @@ TASKS = ("denoise", "deblur", "inpaint", "sr")
 _NOISE = {"denoise": 25 / 255, "deblur": 0.01, "inpaint": 0.01, "sr": 0.01}
 PRIOR_CHOICES = ("learned", *list_pretrained(), "tv", "tikhonov")
 
-#: lam of the classical priors at the task's default noise level, calibrated by PSNR on the training image
-#: "astronaut" (``python benchmarks/bench_inverse.py --calibrate``); other noise levels scale lam by
+#: lam of the classical priors at the task's default noise level, calibrated by PSNR on the validation image
+#: "motorcycle" (``python benchmarks/bench_inverse.py --calibrate``); other noise levels scale lam by
 #: (sigma / default sigma)^2, the MAP scaling.
 _LAM = {
-    "tv": {"denoise": 0.09, "deblur": 0.00075, "inpaint": 0.000375, "sr": 0.00075},
-    "tikhonov": {"denoise": 0.5, "deblur": 0.006, "inpaint": 0.006, "sr": 0.006},
+    "tv": {"denoise": 0.09, "deblur": 0.000375, "inpaint": 0.00075, "sr": 0.00075},
+    "tikhonov": {"denoise": 0.5, "deblur": 0.006, "inpaint": 0.012, "sr": 0.006},
 }
 #: a learned prior trained at noise level s denoises noise s with lam = 1; for a task with noise sigma its
 #: lam is factor * (sigma / s)^2 (the MAP scaling), with the factor calibrated the same way (1 if absent).
 _LAM_FACTOR = {
-    "ridge-s25": {"deblur": 0.5, "inpaint": 0.5, "sr": 2.0},
-    "ridge-s15": {"deblur": 0.5, "inpaint": 0.5, "sr": 2.0},  # ridge-s25's factors (calibrated on ridge-s25 only)
-    "cascade-s25": {"deblur": 0.5, "inpaint": 1.0, "sr": 2.0},
-    "gradstep-s25": {"denoise": 0.25, "deblur": 0.125, "inpaint": 1.0, "sr": 0.25},
+    "ridge-s25": {"deblur": 0.5, "inpaint": 8.0, "sr": 2.0},
+    "ridge-s15": {"deblur": 0.5, "inpaint": 8.0, "sr": 2.0},  # ridge-s25's factors (calibrated on ridge-s25 only)
+    "cascade-s25": {"deblur": 0.5, "inpaint": 4.0, "sr": 2.0},
+    "gradstep-s25": {"denoise": 0.25, "deblur": 0.125, "inpaint": 2.0, "sr": 0.25},
 }
 
 

@@ -344,11 +344,11 @@ class _ConvRidge(Prior):
     def deepen(self, depth: int, coupling: float = 1e-3):
         r"""A copy with a cascaded profile of ``depth`` layers that starts as this one-layer prior.
 
-        The last layer takes this prior's filters, bias, scales and activation weights, so
-        g(u) = alpha s(beta (u + b) + c alpha_{L-2} s_{L-2}(z_{L-2})): the earlier layers (fresh) reach the
-        profile only through the coupling alpha_{L-2} = ``coupling``, and ||g - g_ridge|| <= alpha sup|s'|
-        coupling sup|s_{L-2}| per entry. Training the copy then refines the ridge prior (how the shipped
-        cascade is made: a deep prior that starts where the one-layer one ended).
+        The filters are shared and the last layer takes this prior's bias, scales and activation weights,
+        so g(u) = alpha s(beta (u + b) + alpha_{L-2} s_{L-2}(z_{L-2})): the earlier layers (fresh) reach the
+        profile only through the coupling alpha_{L-2} = ``coupling``, and per entry
+        |g(u) - g_ridge(u)| <= alpha sup|s'| coupling |s_{L-2}(z_{L-2})|. Training the copy then refines the
+        ridge prior (how the shipped cascade is made: a deep prior that starts where the one-layer one ended).
 
         Example:
             >>> ridge = GradNetPrior(n_filters=4, kernel_size=3)

@@ -5,6 +5,7 @@ from gradflow.inverse import GradNetPrior, GradStepPrior, psnr, ssim
 from gradflow.inverse._data import (
     TEST_IMAGES,
     TRAIN_IMAGES,
+    VALIDATION_IMAGES,
     load_image,
     patch_dataset,
     read_image,
@@ -100,6 +101,8 @@ def test_train_prior_rejects_bad_input():
 
 def test_split_is_disjoint_and_photographs_are_test_only():
     assert not set(TRAIN_IMAGES) & set(TEST_IMAGES)
+    assert not set(VALIDATION_IMAGES) & (set(TRAIN_IMAGES) | set(TEST_IMAGES))
+    assert load_image(VALIDATION_IMAGES[0], size=32).shape == (1, 1, 32, 32)
     assert {"china", "flower"} <= set(TEST_IMAGES)
     with pytest.raises(ValueError, match="test image"):
         patch_dataset(["brick", "china"])
