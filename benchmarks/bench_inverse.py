@@ -72,7 +72,7 @@ def problem(truth, task_name, sigma, seed):
 
 
 def calibration_crops(size):
-    """Four size x size crops of the calibration image, one centred in each quadrant (1, 4, size, size)."""
+    """Four size x size crops of the calibration image, one centred in each quadrant, (4, 1, size, size)."""
     image = load_image(CALIBRATION_IMAGE)
     H, W = image.shape[-2:]
     tops, lefts = [(2 * i + 1) * H // 4 - size // 2 for i in (0, 1)], [(2 * j + 1) * W // 4 - size // 2 for j in (0, 1)]
