@@ -249,10 +249,15 @@ def _dual_terms(conjugate: str, iters: int, cg_iters: int, *, held_out: bool = F
     return terms
 
 
+def _sum_of_means(values) -> torch.Tensor:
+    """The sum of the means of per-point terms (an empty set of terms adds nothing)."""
+    return sum(t.mean() for t in values if t.numel())
+
+
 def _mean_of_terms(terms):
-    """The loss: the sum of the means of the per-point terms (an empty set of terms adds nothing)."""
+    """The loss: :func:`_sum_of_means` of the terms of the batch."""
     def loss(model, batch):
-        return sum(t.mean() for t in terms(model, batch) if t.numel())
+        return _sum_of_means(terms(model, batch))
 
     return loss
 
@@ -279,11 +284,11 @@ class _HeldOutSelection:
     def loss(self, model, batch) -> torch.Tensor:
         a, b = self.terms(model, batch)
         self.last = [t.detach().to("cpu", torch.float64) for t in (a, b)]
-        return a.mean() + b.mean() if b.numel() else a.mean()
+        return _sum_of_means((a, b))
 
     def record(self, step: int, model: nn.Module) -> None:
         a, b = self.last
-        value = float(a.mean() + b.mean()) if b.numel() else float(a.mean())
+        value = float(_sum_of_means((a, b)))
         state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         self.evaluations.append((step, value, a, b, state))
 
