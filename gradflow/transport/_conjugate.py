@@ -13,10 +13,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .._validation import check_choice
-from ..potentials import MonotonePotential
+from .._validation import check_choice, check_positive_int
+from ..potentials import ConvergenceError, MonotonePotential
 
-__all__ = ["AMORTIZATION_LOSSES", "AmortizedConjugate", "newton_cg"]
+__all__ = ["AMORTIZATION_LOSSES", "Amortized", "AmortizedConjugate", "Conjugate", "DenseNewton", "NewtonCG",
+           "newton_cg"]
 
 _PRECONDITIONER_POINTS = 32
 
@@ -142,3 +143,81 @@ class AmortizedConjugate(nn.Module):
         if self.loss_name == "cycle":
             return (mapped - y).square().sum(-1).mean()
         return -(x_pred * (y - mapped).detach()).sum(-1).mean()
+
+
+class Conjugate:
+    r"""How the semi-dual finds x*(y) = argmax_x <x, y> - psi(x), i.e. grad psi(x*) = y, for each target sample.
+
+    Any x gives the lower bound <x, y> - psi(x) <= psi*(y), exact at grad psi(x) = y, so an iterate stopped
+    after ``max_iter`` iterations is used as is: the envelope-theorem gradient only needs x* approximately.
+    ``solve(psi, y, x0, max_iter)`` returns x* (no grad), (N, d); ``amortized`` says whether a network
+    predicts the start (:class:`Amortized`).
+    """
+
+    amortized = False
+    _min_iter = 1
+
+    def __init__(self, max_iter: int):
+        self.max_iter = check_positive_int(max_iter, "max_iter", minimum=self._min_iter)
+
+    def solve(self, psi: MonotonePotential, y: torch.Tensor, x0: torch.Tensor | None = None,
+              max_iter: int | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def _tol(y: torch.Tensor) -> float:
+        return 1e-6 if y.dtype == torch.float64 else 1e-4
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class DenseNewton(Conjugate):
+    """Damped Newton from 0 on the dense (d, d) Jacobian of each point (:meth:`MonotonePotential.inverse`),
+    at most ``max_iter`` iterations: each forms and solves a (d, d) system per point, cheapest for small d."""
+
+    def __init__(self, max_iter: int = 20):
+        super().__init__(max_iter)
+
+    def solve(self, psi, y, x0=None, max_iter=None):
+        with torch.no_grad():
+            try:
+                return psi.inverse(y, tol=self._tol(y), max_iter=max_iter or self.max_iter, x0=x0)
+            except ConvergenceError as err:
+                return err.x
+
+
+class NewtonCG(Conjugate):
+    """Matrix-free damped Newton (:func:`newton_cg`): at most ``max_iter`` steps of ``cg_iters``
+    preconditioned CG iterations on Jacobian-vector products; no (d, d) Jacobian per point."""
+
+    def __init__(self, max_iter: int = 20, cg_iters: int = 8):
+        super().__init__(max_iter)
+        self.cg_iters = check_positive_int(cg_iters, "cg_iters")
+
+    def solve(self, psi, y, x0=None, max_iter=None):
+        iters = self.max_iter if max_iter is None else max_iter
+        if iters == 0:
+            return x0
+        return newton_cg(psi, y, x0, tol=self._tol(y), max_iter=iters, cg_iters=self.cg_iters)[0]
+
+
+class Amortized(NewtonCG):
+    r"""Amortised conjugate (Amos 2023): a network x_phi(y) (:class:`AmortizedConjugate`, by default a
+    :class:`~gradflow.transport.BrenierNet` started at the inverse Bures map) predicts x*, and at most
+    ``max_iter`` Newton-CG steps fine-tune it (they stop early where the residual is below tolerance).
+    x_phi trains alongside psi by ``loss`` (``"regression"`` on the fine-tuned x*, ``"cycle"`` or
+    ``"objective"``, see :class:`AmortizedConjugate`). ``max_iter=0`` uses the network alone (a minimax,
+    which needs a smaller learning rate: the semi-dual then defaults to 1e-3). The fitted
+    :class:`~gradflow.transport.OTMap` keeps x_phi as ``inverse_net``."""
+
+    amortized = True
+    _min_iter = 0
+
+    def __init__(self, max_iter: int = 6, cg_iters: int = 8, loss: str = "regression"):
+        super().__init__(max_iter, cg_iters)
+        self.loss = check_choice(loss, "amortization", AMORTIZATION_LOSSES)
+        if self.loss == "regression" and self.max_iter == 0:
+            raise ValueError("amortization loss 'regression' regresses on the fine-tuned solution and needs "
+                             "max_iter >= 1; use 'cycle' or 'objective' for the network alone")

@@ -11,39 +11,24 @@ from torch import distributions as D
 from torch import nn
 
 from .._validation import check_choice, check_positive_int
-from ..potentials import ConvergenceError, MonotonePotential
+from ..potentials import MonotonePotential
 from ..train import fit
-from ._conjugate import AMORTIZATION_LOSSES, AmortizedConjugate, newton_cg
-from ._map import POTENTIAL_NAMES, OTMap, _inverse_net, build_potential
-from ._metrics import bures_map, check_samples, sinkhorn_plan
+from ._map import POTENTIAL_NAMES, OTMap, build_potential
+from ._methods import METHODS, TransportMethod, sum_of_means
+from ._metrics import bures_map, check_samples
 from ._potential import BrenierNet
 
-__all__ = ["METHODS", "fit_ot_map"]
+__all__ = ["fit_ot_map"]
 
-#: method -> one-line description (see :func:`fit_ot_map`)
-METHODS = {
-    "dual": "sample-based semi-dual: min E_P psi + E_Q psi*, psi* by Newton inversion (dense, matrix-free or "
-            "warm-started by an amortised conjugate network)",
-    "monge_ampere": "density-based: |log det J_T(x) - log p(x) + log q(T(x))|, analytic log-det (needs log_prob)",
-    "plan": "regress T on barycentric projections of minibatch exact (POT emd) or entropic OT plans",
-}
-_METHOD_OPTIONS = {"dual": {"conjugate", "inverse_iters", "cg_iters", "amortization"}, "monge_ampere": set(),
-                   "plan": {"plan", "reg"}}
-#: conjugate solvers of method "dual" (see :func:`fit_ot_map`)
-CONJUGATES = ("newton", "newton_cg", "amortized")
-_DENSE_NEWTON_MAX_DIM = 16  # conjugate="auto": dense Newton up to this d, amortised + Newton-CG above
-_DEFAULT_BATCH = {"dual": 512, "monge_ampere": 512, "plan": 512}
-_DEFAULT_LR = {"dual": 1e-2, "monge_ampere": 1e-3, "plan": 1e-2}
 _FIT_OPTIONS = set(inspect.signature(fit).parameters) - {
     "model", "loss", "data", "steps", "epochs", "batch_size", "lr", "max_time", "seed", "device", "progress",
     "val_data", "val_loss", "val_grad",
 }
 _MOMENT_SAMPLES = 20_000
 _WHOLE_PLAN = 1024  # method='auto' regresses on one exact plan between data sets up to this size
-_DEFAULT_VAL_FRACTION = 0.2  # share of a sample tensor's rows held out for validation (method "dual")
+_DEFAULT_VAL_FRACTION = 0.2  # share of a sample tensor's rows held out for validation (SemiDual)
 _MAX_HELD_OUT = 2048  # rows held out per side at most: every evaluation solves a conjugate per held-out point
 _DEFAULT_PATIENCE = 10  # evaluations without a new best held-out objective before stopping
-_HELD_OUT_ITERS = 50  # conjugate solver iterations at most for the held-out objective
 
 
 class _Law:
@@ -122,17 +107,23 @@ class _Law:
         return self.draw(_MOMENT_SAMPLES, generator)
 
 
-def _resolve_method(method: str, source: _Law, target: _Law) -> str:
-    check_choice(method, "method", {"auto", *METHODS})
-    if method == "auto":
-        small = [law.samples is not None and law.samples.shape[0] <= _WHOLE_PLAN for law in (source, target)]
-        return "plan" if all(small) else "dual"
-    if method == "monge_ampere" and (source.log_prob is None or target.log_prob is None):
+def _resolve_method(method, source: _Law, target: _Law) -> TransportMethod:
+    """The method object for ``method`` (a :class:`TransportMethod` or a name), bound to the two laws."""
+    if isinstance(method, str):
+        check_choice(method, "method", {"auto", *METHODS})
+        if method == "auto":
+            small = [law.samples is not None and law.samples.shape[0] <= _WHOLE_PLAN for law in (source, target)]
+            method = "plan" if all(small) else "dual"
+        method = METHODS[method]()
+    elif not isinstance(method, TransportMethod):
+        raise ValueError(f"method must be 'auto', one of {', '.join(sorted(METHODS))} or a TransportMethod "
+                         f"(SemiDual, PlanRegression, MongeAmpere), got {type(method).__name__}")
+    if method.needs_log_prob and (source.log_prob is None or target.log_prob is None):
         raise ValueError(
-            "method='monge_ampere' needs log-densities: pass source and target as torch.distributions "
+            f"method {method.name!r} needs log-densities: pass source and target as torch.distributions "
             "objects with log_prob (or use method='dual' or 'plan' for samples)"
         )
-    return method
+    return method.bind(source, target)
 
 
 def _make_potential(potential, dim: int, dtype) -> tuple[MonotonePotential, dict | None]:
@@ -153,113 +144,16 @@ def _make_potential(potential, dim: int, dtype) -> tuple[MonotonePotential, dict
     return potential.to(dtype), None
 
 
-def _barycentric_targets(x: torch.Tensor, y: torch.Tensor, plan: str, reg: float) -> torch.Tensor:
-    """sum_j P_ij y_j / sum_j P_ij for the exact (POT ot.emd) or entropic (log Sinkhorn) plan between batches."""
-    with torch.no_grad():
-        cost = torch.cdist(x.double(), y.double()).square()
-        if plan == "exact":
-            import numpy as np
-            import ot
-
-            a, b = np.full(len(x), 1.0 / len(x)), np.full(len(y), 1.0 / len(y))
-            P = torch.from_numpy(ot.emd(a, b, cost.cpu().numpy(), numItermax=10_000_000)).to(cost.device)
-        else:
-            P = sinkhorn_plan(cost, reg)
-        return ((P @ y.double()) / P.sum(1, keepdim=True)).to(y.dtype)
-
-
-def _plan_residuals(plan: str, reg: float):
-    """Per-point plan-regression terms: ||T(x_i) - sum_j P_ij y_j / sum_j P_ij||^2, (N,), and an empty (0,)."""
-    def terms(model, batch):
-        x, y = batch
-        return (model(x) - _barycentric_targets(x, y, plan, reg)).square().sum(-1), x.new_zeros(0)
-
-    return terms
-
-
-class _PotentialAndConjugate(nn.Module):
-    """psi and its amortised conjugate trained together by one optimizer (method "dual", "amortized")."""
-
-    def __init__(self, psi: MonotonePotential, conjugate: AmortizedConjugate):
-        super().__init__()
-        self.psi, self.conjugate = psi, conjugate
-
-
-def _budget_cosine(steps: int, max_time: float | None):
-    """``scheduler="cosine"`` over the whole budget: the learning-rate factor 0.01 + 0.99 (1 + cos(pi u)) / 2
-    with u the fraction used of the step budget or of ``max_time`` (wall clock, from the first step),
-    whichever is larger, so that a time-limited run still ends its decay when the time is up."""
+def _cosine(steps: int):
+    """``scheduler="cosine"``: the learning-rate factor 0.01 + 0.99 (1 + cos(pi t / steps)) / 2 at step t,
+    a decay to 1% over the step budget (on steps, never wall time, so that a seeded run is reproducible)."""
     def factory(optimizer):
-        start = time.monotonic()
-
         def factor(step: int) -> float:
-            used = step / steps if max_time is None else max(step / steps, (time.monotonic() - start) / max_time)
-            return 0.01 + 0.495 * (1.0 + math.cos(math.pi * min(used, 1.0)))
+            return 0.01 + 0.495 * (1.0 + math.cos(math.pi * min(step / steps, 1.0)))
 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
     return factory
-
-
-def _solve_conjugate(psi, y, x0, solver: str, iters: int, cg_iters: int) -> torch.Tensor:
-    """x* with grad psi(x*) = y (no grad), loosely: the envelope-theorem gradient only needs it approximately.
-    Any x gives a lower bound <x, y> - psi(x) on psi*(y), so an unconverged iterate is used as is."""
-    tol = 1e-6 if y.dtype == torch.float64 else 1e-4
-    if iters == 0:
-        return x0
-    if solver == "newton":
-        with torch.no_grad():
-            try:
-                return psi.inverse(y, tol=tol, max_iter=iters, x0=x0)
-            except ConvergenceError as err:
-                return err.x
-    return newton_cg(psi, y, x0, tol=tol, max_iter=iters, cg_iters=cg_iters)[0]
-
-
-def _semi_dual_terms(psi, x: torch.Tensor, y: torch.Tensor, x_star: torch.Tensor):
-    """Per-point terms of the semi-dual E_P[psi(x)] + E_Q[<x*, y> - psi(x*)] on samples x (N, d) and y (M, d):
-    psi(x_i), (N,), and <x*_j, y_j> - psi(x*_j), (M,), with x* (M, d) the conjugate's argmax for y (any x*
-    gives a lower bound of psi*(y), exact at grad psi(x*) = y)."""
-    return psi.energy(x), (x_star * y).sum(-1) - psi.energy(x_star)
-
-
-def _dual_terms(conjugate: str, iters: int, cg_iters: int, *, held_out: bool = False):
-    """Per-point terms of the training loss of method "dual": the semi-dual's (N,) and (M,), and for an
-    amortised conjugate its amortisation loss (a scalar). ``held_out=True`` gives the held-out objective's instead:
-    the semi-dual's alone, with x* solved by the training solver (Newton from 0, or Newton-CG from the
-    amortised prediction) but for up to 50 iterations (it stops at the tolerance): an unconverged x*
-    underestimates psi*(y), which would make weights on which the solver fails look best."""
-    solver = "newton" if conjugate == "newton" else "newton_cg"
-    if held_out:
-        iters = max(iters, _HELD_OUT_ITERS)
-
-    def terms(model, batch):
-        x, y = batch
-        if conjugate == "amortized":
-            psi, amortized = model.psi, model.conjugate
-            x_pred = amortized(y)
-            x_star = _solve_conjugate(psi, y, x_pred.detach(), solver, iters, cg_iters)
-        else:
-            psi, x_star = model, _solve_conjugate(model, y, None, solver, iters, cg_iters)
-        semi_dual = _semi_dual_terms(psi, x, y, x_star)
-        if conjugate == "amortized" and not held_out:
-            return *semi_dual, amortized.loss(psi, y, x_pred, x_star)
-        return semi_dual
-
-    return terms
-
-
-def _sum_of_means(values) -> torch.Tensor:
-    """The sum of the means of per-point terms (an empty set of terms adds nothing)."""
-    return sum(t.mean() for t in values if t.numel())
-
-
-def _mean_of_terms(terms):
-    """The loss: :func:`_sum_of_means` of the terms of the batch."""
-    def loss(model, batch):
-        return _sum_of_means(terms(model, batch))
-
-    return loss
 
 
 class _HeldOutSelection:
@@ -284,11 +178,11 @@ class _HeldOutSelection:
     def loss(self, model, batch) -> torch.Tensor:
         a, b = self.terms(model, batch)
         self.last = [t.detach().to("cpu", torch.float64) for t in (a, b)]
-        return _sum_of_means((a, b))
+        return sum_of_means((a, b))
 
     def record(self, step: int, model: nn.Module) -> None:
         a, b = self.last
-        value = float(_sum_of_means((a, b)))
+        value = float(sum_of_means((a, b)))
         state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         self.evaluations.append((step, value, a, b, state))
 
@@ -311,34 +205,7 @@ class _HeldOutSelection:
         return None  # unreachable: the best evaluation itself qualifies
 
 
-def _dual_options(opts: dict, dim: int) -> tuple[str, int, int, str]:
-    conjugate = check_choice(opts.get("conjugate", "auto"), "conjugate", {"auto", *CONJUGATES})
-    if conjugate == "auto":
-        conjugate = "newton" if dim <= _DENSE_NEWTON_MAX_DIM else "amortized"
-    default_iters = 6 if conjugate == "amortized" else 20
-    iters = check_positive_int(opts.get("inverse_iters", default_iters), "inverse_iters",
-                               minimum=0 if conjugate == "amortized" else 1)
-    cg_iters = check_positive_int(opts.get("cg_iters", 8), "cg_iters")
-    amortization = check_choice(opts.get("amortization", "regression"), "amortization", AMORTIZATION_LOSSES)
-    if conjugate != "amortized" and "amortization" in opts:
-        raise ValueError(f"amortization applies only to conjugate='amortized', got conjugate={conjugate!r}")
-    if amortization == "regression" and iters == 0:
-        raise ValueError("amortization='regression' regresses on the fine-tuned solution and needs "
-                         "inverse_iters >= 1; use 'cycle' or 'objective' for the network alone")
-    return conjugate, iters, cg_iters, amortization
-
-
-def _monge_ampere_loss(source: _Law, target: _Law):
-    def loss(model, x):
-        y = model(x)
-        log_q = target.log_prob(y.to(target.native_dtype)).to(y.dtype)
-        log_p = source.log_prob(x.to(source.native_dtype)).to(x.dtype)
-        return (model.logdet_jacobian(x) - log_p + log_q).abs().mean()
-
-    return loss
-
-
-def _held_out(source: _Law, target: _Law, val_fraction, seed: int, method: str):
+def _held_out(source: _Law, target: _Law, val_fraction, seed: int, method: TransportMethod):
     """Split the validation sets (x_val (m_P, d), y_val (m_Q, d)) off the training samples, or None.
 
     A tensor of N rows gives up m = min(2048, max(1, round(val_fraction * N))) random rows (a permutation
@@ -347,7 +214,7 @@ def _held_out(source: _Law, target: _Law, val_fraction, seed: int, method: str):
     """
     tensors = [law for law in (source, target) if law.samples is not None]
     if val_fraction is None:
-        val_fraction = _DEFAULT_VAL_FRACTION if tensors and method == "dual" else 0.0
+        val_fraction = _DEFAULT_VAL_FRACTION if tensors and method.validates_samples else 0.0
     ok = isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)
     if not (ok and 0 <= val_fraction < 1):
         raise ValueError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
@@ -369,110 +236,55 @@ def _held_out(source: _Law, target: _Law, val_fraction, seed: int, method: str):
     return tuple(law.hold_out(counts.get(law.name, max(counts.values())), generator) for law in (source, target))
 
 
-def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: int = 2000,
-               batch_size: int | None = None, lr: float | None = None, max_time: float | None = None, seed: int = 0,
-               device="auto", progress: bool = True, dtype: torch.dtype | None = None, init: str = "bures",
+def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 2000, batch_size: int | None = None,
+               lr: float | None = None, max_time: float | None = None, seed: int = 0, device="auto",
+               progress: bool = True, dtype: torch.dtype | None = None, init: str = "bures",
                val_fraction: float | None = None, **options) -> OTMap:
     r"""Fit the optimal transport map (quadratic cost) from P to Q as T = grad psi with psi convex.
 
-    ``source`` (P) and ``target`` (Q) may each be a tensor of samples (N, d) (N >= d + 1; each batch is a
-    random subset of the training rows, the whole set if ``batch_size`` >= N; see ``val_fraction`` below), a
-    callable ``sample(n) -> (n, d)`` tensor, or a ``torch.distributions.Distribution`` over R^d (needed for
-    ``"monge_ampere"``). By Brenier's theorem the optimal map is the unique gradient of a convex function
-    pushing P to Q, and a monotone gradient network is such a gradient by construction.
+    By Brenier's theorem the optimal map is the unique gradient of a convex function pushing P to Q, and a
+    monotone gradient network is such a gradient by construction.
 
-    Methods (``method``):
-        * ``"dual"`` (samples; Makkuva et al. 2020, Korotin et al. 2019): minimise the semi-dual
-          E_P[psi(x)] + E_Q[psi*(y)] over convex psi, with psi*(y) = <x*, y> - psi(x*) and grad psi(x*) = y
-          (the network is strongly convex, hence invertible). Unbiased when x* is exact. How x* is found
-          (option ``conjugate``):
+    Args:
+        source, target: P and Q, each a tensor of samples (N, d) (N >= d + 1), a callable
+            ``sample(n) -> (n, d)`` tensor, or a ``torch.distributions.Distribution`` over R^d.
+        method: a :class:`TransportMethod` (:class:`SemiDual`, :class:`PlanRegression`,
+            :class:`MongeAmpere`, configured by their arguments), or a name for one with its defaults:
+            ``"dual"``, ``"plan"``, ``"monge_ampere"``, or ``"auto"``: ``"plan"`` with the whole data sets
+            as one batch (regression on POT's exact plan) when both inputs are tensors of at most 1024
+            samples, ``"dual"`` otherwise.
+        potential: psi; by default a :class:`BrenierNet` (PSD quadratic + mGradNet-M + 1e-3 ||x||^2 / 2),
+            or "mgradnet_c", "mgradnet_m", "icnn", or any :class:`~gradflow.potentials.MonotonePotential`.
+        init: ``"bures"`` starts a BrenierNet (and an amortised inverse network) at the Bures map between
+            the sample moments; ``"none"`` keeps the network's own initialisation.
+        steps, batch_size, lr, max_time: Adam steps (a batch of ``batch_size`` per side from each law,
+            default the method's, 512), learning rate (default the method's: 1e-2, 1e-3 for
+            :class:`MongeAmpere`), and a wall-clock limit that stops the run early.
+        val_fraction: share of each sample tensor's rows held out (see below); default 0.2 for
+            :class:`SemiDual`, 0 (no validation) otherwise.
+        seed, device, progress, dtype: as :func:`gradflow.train.fit`; ``dtype`` defaults to the samples'
+            (float32 for distributions).
+        options: passed to :func:`gradflow.train.fit` (``scheduler``, ``grad_clip``, ``eval_every``,
+            ``early_stopping``, ``checkpoint_dir``, ``history_path``, ``callbacks``, ...; not ``val_data``,
+            ``val_loss``, ``val_grad``, which are set here). ``scheduler="cosine"`` decays the learning rate
+            to 1% over ``steps``.
 
-          - ``"newton"``: dense damped Newton from 0 (``MonotonePotential.inverse``; ``inverse_iters``
-            iterations at most, default 20). Each iteration forms a (d, d) Jacobian per point: cheapest
-            for small d.
-          - ``"newton_cg"``: matrix-free Newton, each step ``cg_iters`` (default 8) preconditioned CG
-            iterations on Jacobian-vector products (:func:`newton_cg`); no (d, d) Jacobians.
-          - ``"amortized"`` (Amos 2023): a second network x_phi(y) (a :class:`BrenierNet` started at the
-            inverse Bures map) predicts x*, which at most ``inverse_iters`` (default 6) Newton-CG steps
-            fine-tune (they stop early where the residual is below tolerance);
-            x_phi is trained alongside psi by the ``amortization`` loss, ``"regression"`` on the fine-tuned
-            x* (default), ``"cycle"`` ||grad psi(x_phi(y)) - y||^2 or ``"objective"`` (Makkuva's minimax).
-            With ``inverse_iters=0`` the network alone gives x* (a minimax; unstable at lr 1e-2, so the
-            default lr is then 1e-3). The fitted :class:`OTMap` keeps x_phi as ``inverse_net``: a one-pass
-            approximate inverse and the start of :meth:`OTMap.inverse`.
-          - ``"auto"`` (default): ``"newton"`` up to d = 16, ``"amortized"`` above. On the mixture pair
-            (batch 512, one thread) a step costs ~0.27 s with dense Newton and ~0.035 s amortised (2
-            fine-tuning steps) at d = 32, ~0.9 s and ~0.10 s at d = 64. With 2 fine-tuning steps the
-            amortised fit reached an L2-UVP of 0.02% at d = 32 in 300 s but stalled at 16-17% at d = 64
-            (biased x*); with 6, d = 64 reached 1.7% in 300 s, and 5.4% and 9.8% in two 150 s runs (a
-            time-driven cosine schedule makes runs differ); ``benchmarks/results/transport_accuracy_300s.md``,
-            ``transport_accuracy_d64.md``, ``transport_accuracy_d64_300s.md``.
-        * ``"plan"`` (samples; simplest, out-of-sample map for POT users): solve exact (``plan="exact"``,
-          ``ot.emd``) or entropic (``plan="entropic"``, ``reg`` relative to the mean cost, default 0.05) OT
-          between minibatches of P and Q and regress T(x) on the barycentric projection. Fast per step; the
-          minibatch plan is biased (the bias grows with d and shrinks with ``batch_size``). Its inverse is
-          poor: the regression learns E[matched y | x], a contraction of the optimal map (on the d = 4
-          mixture pair after 300 steps Var(T#P) = 0.95 Var(Q) and the smallest Jacobian eigenvalue fell to
-          ~0.1), so T^{-1} = grad psi* magnifies forward errors ~10x and runs off in Q's tails (inverse
-          L2-UVP 17% for 1.2% forward, and worse with longer training); use ``"dual"`` when the inverse
-          map matters.
-        * ``"monge_ampere"`` (densities; the GradNetOT paper): minimise
-          E_P | log det J_T(x) - log p(x) + log q(T(x)) | with the analytic log-determinant; needs both
-          ``log_prob``. Best when densities are known and d is small.
-        * ``"auto"``: ``"plan"`` with the whole data sets as one batch (regression on POT's exact plan) when
-          both inputs are tensors of at most 1024 samples, ``"dual"`` otherwise. ``"monge_ampere"`` is never
-          chosen automatically: on the mixture benchmark (sharply varying target density) it started ~200
-          nats off and was worse than the linear map after 60 s, while ``"dual"`` was the most accurate
-          method in every dimension tested (``benchmarks/results/transport_accuracy.md``).
-
-    The default ``potential`` is a :class:`BrenierNet` (PSD quadratic + mGradNet-M sized from d + 1e-3 x),
-    started at the Bures map between the sample moments (``init="bures"``; ``"none"`` keeps its own
-    initialisation); ``potential`` may also be "mgradnet_c", "mgradnet_m", "icnn" or any
-    :class:`~gradflow.potentials.MonotonePotential` (then ``init`` applies only to a BrenierNet).
-
-    Training runs through :func:`gradflow.train.fit` with a sampler of fresh batches (``batch_size`` per
-    side; default 512) for ``steps`` Adam steps (learning rate ``lr``, default 1e-2, 1e-3 for
-    ``"monge_ampere"``) or until
-    ``max_time`` seconds; other keyword arguments go to ``fit`` (``scheduler``, ``grad_clip``, ``eval_every``,
-    ``early_stopping``, ``checkpoint_dir``, ``history_path``, ``callbacks``, ...; not ``val_data``,
-    ``val_loss``, ``val_grad``, which ``fit_ot_map`` sets). ``scheduler="cosine"`` decays the learning
-    rate to 1% over the whole budget: ``steps``, or ``max_time`` (wall clock) if that is reached first.
-    ``dtype`` defaults to the samples' dtype (float32 for distributions).
-
-    Held-out validation (method ``"dual"`` with a sample tensor; on request for ``"plan"``): the semi-dual on N
-    samples per side overfits the empirical measures, the more so the fewer samples per dimension (on the
-    d = 32 mixture pair, 2000 steps, without it: 61% L2-UVP from N = 1024 and 7.9e6% from N = 256, against
-    34-40% for the linear map; ``benchmarks/results/transport_samples.md``). So a fraction ``val_fraction``
-    (default 0.2 for ``"dual"``, 0 for ``"plan"``; 0 disables) of each tensor's N rows, m =
-    min(2048, max(1, round(val_fraction * N))), is held out (a permutation drawn from ``seed``; a sampler or
-    distribution facing a tensor gives a fixed draw of as many points). The rest trains, and gives the
-    moments of the Bures start. Every ``eval_every`` steps (default ``max(1, steps // 50)``) and before
-    the first step, the held-out objective is evaluated; for ``"dual"`` it is the semi-dual that training
-    minimises, on the held-out sets X_val (m_P, d) and Y_val (m_Q, d):
-
-        J_val(psi) = mean_{x in X_val} psi(x) + mean_{y in Y_val} [<x*(y), y> - psi(x*(y))],
-
-    with x*(y) from the training solver (dense Newton or Newton-CG from 0, or Newton-CG from the amortised
-    network's prediction; no amortisation loss) run to its tolerance, up to 50 iterations. Any x* gives a
-    lower bound <x*, y> - psi(x*) <= psi*(y), exact when grad psi(x*) = y; with the training's few
-    iterations an unconverged solve made weights look spuriously good. For ``"plan"`` J_val is the
-    plan-regression loss between the held-out sets. Training stops after ``early_stopping`` (default 10)
-    evaluations without a new lowest J_val (``early_stopping=None`` runs the whole budget). The map returned
-    holds the weights of the latest evaluation (the initial weights count as step 0) whose J_val exceeds
-    the lowest by at most one paired standard error over the held-out points (the one-standard-error rule):
-    a few dozen held-out points cannot rank maps closer than that noise, and an overfitting fit drifts many
-    standard errors away. History entries at evaluations carry ``val_loss``; ``OTMap.best_step`` and
-    ``OTMap.best_val_loss`` give the evaluation whose weights were kept. Samplers and distributions draw
-    fresh samples at every step and are not validated (``val_fraction`` > 0 or ``early_stopping`` with
-    neither side a tensor raises ValueError). On the benchmark above, with the defaults: 22% from N = 1024 and
-    40% (the linear map's level) from N = 256 at d = 32; at N >= 16384 the same accuracy as before within the
-    run-to-run spread, the evaluations adding ~13% CPU time at d = 32. Where the fit does not overfit, the
-    held-out rows cost accuracy (d = 2, N = 256: 2.7% instead of 1.0-1.2%); ``val_fraction=0`` restores the
-    behaviour without validation.
+    Held-out validation: the semi-dual on N samples per side overfits the empirical measures, the more so
+    the fewer samples per dimension. So m = min(2048, max(1, round(val_fraction * N))) of each tensor's rows
+    are held out (a permutation drawn from ``seed``; a sampler or distribution facing a tensor gives a fixed
+    draw of as many points) and the rest train (and give the moments of the Bures start). Every
+    ``eval_every`` steps (default ``max(1, steps // 50)``), and before the first step, the method's held-out
+    objective J_val is evaluated (for :class:`SemiDual`, the semi-dual on the held-out sets with x* solved
+    to tolerance). Training stops after ``early_stopping`` (default 10) evaluations without a new lowest
+    J_val (``early_stopping=None`` runs the whole budget), and the map keeps the weights of the latest
+    evaluation whose J_val exceeds the lowest by at most one paired standard error over the held-out points
+    (the one-standard-error rule). Samplers and distributions draw fresh samples at every step and are not
+    validated.
 
     Returns:
         :class:`OTMap` holding the trained network (on ``device``): the weights chosen on the held-out
-        objective when samples were held out, else the last weights.
+        objective when samples were held out, else the last weights; ``best_step`` and ``best_val_loss``
+        say which evaluation they come from.
 
     Example:
         >>> x = torch.randn(2000, 2); y = x @ torch.tensor([[2.0, 0.5], [0.5, 1.0]]) + 1
@@ -491,67 +303,40 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
         raise ValueError(f"source and target must have the same dimension, got {src.dim} and {tgt.dim}")
     dtype = src.dtype if dtype is None else dtype
     src.dtype = tgt.dtype = dtype
-    chose_whole_plan = method == "auto"
+    whole_plan = method == "auto"
     method = _resolve_method(method, src, tgt)
-    chose_whole_plan = chose_whole_plan and method == "plan"
-    allowed = _METHOD_OPTIONS[method]
-    unknown = sorted(set(options) - allowed - _FIT_OPTIONS)
+    whole_plan = whole_plan and method.name == "plan"
+    unknown = sorted(set(options) - _FIT_OPTIONS)
     if unknown:
         raise ValueError(
-            f"unknown option(s) {', '.join(unknown)} for method {method!r}; method options: "
-            f"{', '.join(sorted(allowed)) or 'none'}; other options go to gradflow.train.fit"
+            f"unknown option(s) {', '.join(unknown)}; options go to gradflow.train.fit (method settings such "
+            "as conjugate=, plan= or reg= are arguments of SemiDual, PlanRegression, MongeAmpere)"
         )
-    method_opts = {k: options.pop(k) for k in list(options) if k in allowed}
     held_out = _held_out(src, tgt, val_fraction, seed, method)
     if held_out is None and options.get("early_stopping") is not None:
         raise ValueError("early_stopping needs held-out samples: pass a sample tensor as source or target "
                          "with val_fraction > 0")
-    model, spec = _make_potential(potential, src.dim, dtype)
-    generator = torch.Generator().manual_seed(seed)
-    if method == "dual":
-        conjugate, iters, cg_iters, amortization = _dual_options(method_opts, src.dim)
-    amortized = method == "dual" and conjugate == "amortized"
-    T0 = None
-    if init == "bures" and (isinstance(model, BrenierNet) or amortized):
-        params = next(model.parameters())
-        T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
-        T0 = [t.to(dtype=params.dtype, device=params.device) for t in (T0.matrix, T0.mean_in, T0.mean_out)]
-    if T0 is not None and isinstance(model, BrenierNet):
-        model.init_affine(*T0)
-    if amortized:
-        # x*(y) = grad psi*(y) is a monotone gradient too: a BrenierNet started at the inverse Bures map
-        inverse_net = _inverse_net(src.dim).to(dtype)
-        if T0 is not None:
-            inverse_net.init_affine(torch.linalg.inv(T0[0].double()).to(dtype), T0[2], T0[1])
-        model = _PotentialAndConjugate(model, AmortizedConjugate(inverse_net, amortization))
-    if batch_size is None and chose_whole_plan:
+    with torch.random.fork_rng(devices=[]):  # the networks' initialisation follows seed, not the global state
+        torch.manual_seed(seed)
+        psi, spec = _make_potential(potential, src.dim, dtype)
+        affine = None
+        if init == "bures":
+            generator = torch.Generator().manual_seed(seed)
+            T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
+            param = next(psi.parameters())
+            affine = [t.to(dtype=param.dtype, device=param.device) for t in (T0.matrix, T0.mean_in, T0.mean_out)]
+            if isinstance(psi, BrenierNet):
+                psi.init_affine(*affine)
+        model = method.setup(psi, affine)
+    if batch_size is None and whole_plan:
         batch_size = max(src.samples.shape[0], tgt.samples.shape[0])
-    batch = batch_size or _DEFAULT_BATCH[method]
-    if method == "plan":
-        plan = check_choice(method_opts.get("plan", "exact"), "plan", {"exact", "entropic"})
-        reg = method_opts.get("reg", 0.05)
-        if not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg > 0):
-            raise ValueError(f"reg must be a finite number > 0, got {reg!r}")
-        terms = val_terms = _plan_residuals(plan, float(reg))
-    elif method == "dual":
-        terms = _dual_terms(conjugate, iters, cg_iters)
-        val_terms = _dual_terms(conjugate, iters, cg_iters, held_out=True)
-    loss = _monge_ampere_loss(src, tgt) if method == "monge_ampere" else _mean_of_terms(terms)
-
-    if method == "monge_ampere":
-        def data(g):
-            return src.draw(batch, g)
-    else:
-        def data(g):
-            return src.draw(batch, g), tgt.draw(batch, g)
+    batch = batch_size or method.batch_size
 
     start = time.perf_counter()
-    if lr is None:  # the network-alone minimax (no fine-tuning) diverged at 1e-2, worked at 1e-3 (see docstring)
-        lr = _DEFAULT_LR[method] if not (amortized and iters == 0) else 1e-3
     if options.get("scheduler") == "cosine":
-        options["scheduler"] = _budget_cosine(steps, max_time)
+        options["scheduler"] = _cosine(steps)
     if held_out is not None:
-        selection = _HeldOutSelection(val_terms)
+        selection = _HeldOutSelection(method.held_out_terms)
         callbacks = options.get("callbacks", ())
         if isinstance(callbacks, (list, tuple)):  # anything else: fit's error
             callbacks = [selection.callback, *callbacks]
@@ -560,14 +345,15 @@ def fit_ot_map(source, target, *, method: str = "auto", potential=None, steps: i
         with torch.no_grad():  # the initial map (step 0) is a candidate too
             selection.loss(model, held_out)
         selection.record(0, model)
-    result = fit(model, loss, data, steps=steps, lr=lr, max_time=max_time, seed=seed, device=device,
+    result = fit(model, method.loss, lambda g: method.draw(batch, g), steps=steps,
+                 lr=method.lr if lr is None else lr, max_time=max_time, seed=seed, device=device,
                  progress=progress, **options)
     best_step, best_val_loss = result.best_step, result.best_val_loss
     chosen = None if held_out is None else selection.select()
     if chosen is not None and (best_step is None or any(e[0] == best_step for e in selection.evaluations)):
         best_step, best_val_loss, state = chosen  # (else a resumed run: fit's best from before the resume)
         result.model.load_state_dict(state)
-    model, inverse_net = (result.model.psi, result.model.conjugate.net) if amortized else (result.model, None)
-    return OTMap(model, method=method, spec=spec, history=result.history, steps=result.steps,
+    psi, inverse_net = method.result(result.model)
+    return OTMap(psi, method=method.name, spec=spec, history=result.history, steps=result.steps,
                  stop_reason=result.stop_reason, seconds=time.perf_counter() - start, inverse_net=inverse_net,
                  best_step=best_step, best_val_loss=best_val_loss)

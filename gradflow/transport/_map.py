@@ -9,6 +9,7 @@ import torch
 
 from ..potentials import MonotonePotential, create_potential
 from ..train import CheckpointError, load_checkpoint, save_checkpoint
+from ._methods import amortized_inverse_net
 from ._potential import BrenierNet, default_net
 
 __all__ = ["OTMap", "build_potential"]
@@ -29,11 +30,6 @@ def build_potential(spec: dict) -> MonotonePotential:
     return create_potential(name, dim, strong_convexity=mu)
 
 
-def _inverse_net(dim: int) -> BrenierNet:
-    """The amortised inverse network of ``conjugate="amortized"`` fits (x*(y) = grad psi*(y) is monotone)."""
-    return BrenierNet(dim, strong_convexity=1e-3)
-
-
 class OTMap:
     r"""An optimal transport map T = grad psi from P to Q, psi convex (returned by :func:`fit_ot_map`).
 
@@ -47,7 +43,7 @@ class OTMap:
     * ``T.save(path)`` / ``OTMap.load(path)``: a ``weights_only`` checkpoint.
 
     Attributes: ``model`` (the :class:`~gradflow.potentials.MonotonePotential`), ``inverse_net`` (a network
-    approximating T^{-1}, from ``conjugate="amortized"`` fits, else None), ``method``, ``history`` (one dict
+    approximating T^{-1}, from fits with an :class:`Amortized` conjugate, else None), ``method``, ``history`` (one dict
     per logged step, as :class:`~gradflow.train.FitResult`; entries at evaluations carry ``val_loss``, the
     held-out objective), ``steps`` (optimizer steps done), ``stop_reason`` (``"completed"``,
     ``"early_stopping"`` or ``"max_time"``), ``best_step`` and ``best_val_loss`` (the step whose weights
@@ -147,7 +143,7 @@ class OTMap:
         model.load_state_dict(state["state_dict"])
         inverse_net = None
         if state.get("inverse_state_dict") is not None:
-            inverse_net = _inverse_net(model.dim).to(getattr(torch, state["dtype"]))
+            inverse_net = amortized_inverse_net(model.dim).to(getattr(torch, state["dtype"]))
             inverse_net.load_state_dict(state["inverse_state_dict"])
         return cls(model, method=state["method"], spec=state["spec"], history=state["history"],
                    steps=state["steps"], stop_reason=state["stop_reason"], seconds=state["seconds"],

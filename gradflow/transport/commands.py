@@ -24,16 +24,18 @@ def _transport(args) -> int:
 
     from ..report import Report, require_matplotlib
     from ._fit import fit_ot_map
+    from ._methods import SemiDual
     from ._metrics import bures_map, w2
     from .demo import plot_map
 
     x, y = _load_samples(args.source, "source"), _load_samples(args.target, "target")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    options = {} if args.conjugate is None else {"conjugate": args.conjugate}
-    if args.scheduler is not None:
-        options["scheduler"] = args.scheduler
-    T = fit_ot_map(x, y, method=args.method, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+    if args.conjugate is not None and args.method not in ("auto", "dual"):
+        raise ValueError(f"--conjugate applies to --method dual, got --method {args.method}")
+    method = args.method if args.conjugate is None else SemiDual(conjugate=args.conjugate)
+    options = {} if args.scheduler is None else {"scheduler": args.scheduler}
+    T = fit_ot_map(x, y, method=method, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    max_time=args.max_time, seed=args.seed, device=args.device, history_path=out / "history.jsonl",
                    **options)
     T.to("cpu")
@@ -68,7 +70,7 @@ def _transport(args) -> int:
 
 def register(commands, common_options) -> None:
     from ..cli import positive_int
-    from ._fit import CONJUGATES, METHODS
+    from ._methods import CONJUGATES, METHODS
 
     parser = commands.add_parser("transport", help="fit an optimal transport map between two sample files")
     common_options(parser, "transport-out")
@@ -78,8 +80,9 @@ def register(commands, common_options) -> None:
     parser.add_argument("--steps", type=positive_int, default=2000)
     parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per method)")
-    parser.add_argument("--conjugate", choices=["auto", *CONJUGATES], default=None,
-                        help="conjugate solver of --method dual (auto: dense Newton up to d=16, amortized above)")
+    parser.add_argument("--conjugate", choices=["auto", *sorted(CONJUGATES)], default=None,
+                        help="conjugate solver of the semi-dual (implies --method dual; auto: dense Newton up to d=16, "
+                        "amortized above)")
     parser.add_argument("--scheduler", choices=["cosine"], default=None,
                         help="cosine: decay the learning rate over the step or --max-time budget")
     parser.set_defaults(run=_transport)

@@ -5,7 +5,7 @@ import torch
 
 from gradflow.potentials import MGradNetC
 from gradflow.testing import assert_inverse, assert_monotone
-from gradflow.transport import BrenierNet, OTMap, bures_map, fit_ot_map, l2_uvp, w2
+from gradflow.transport import BrenierNet, MongeAmpere, OTMap, PlanRegression, bures_map, fit_ot_map, l2_uvp, w2
 from gradflow.transport.benchmarks import create_pair
 
 FAST = {"progress": False, "device": "cpu"}
@@ -139,9 +139,10 @@ _X = torch.randn(50, 2)
         (lambda n: torch.randn(n + 1, 2), _X, {}, "must return a tensor of shape"),
         (_X, _X, {"method": "sinkhorn"}, "valid: auto, dual, monge_ampere, plan"),
         (_X, _X, {"method": "monge_ampere"}, "log-densities"),
+        (_X, _X, {"method": MongeAmpere()}, "log-densities"),
+        (_X, _X, {"method": torch.nn.Linear(2, 2)}, "TransportMethod"),
         (_X, _X, {"method": "dual", "plan": "exact"}, "unknown option"),
-        (_X, _X, {"method": "plan", "plan": "sliced"}, "valid: entropic, exact"),
-        (_X, _X, {"method": "plan", "reg": -1.0}, "reg"),
+        (_X, _X, {"method": "plan", "reg": 0.1}, "arguments of SemiDual"),
         (_X, _X, {"potential": "mlp_field"}, "valid: brenier"),
         (_X, _X, {"potential": MGradNetC(3)}, "R\\^3"),
         (_X, _X, {"potential": torch.nn.Linear(2, 2)}, "MonotonePotential"),
@@ -154,3 +155,27 @@ _X = torch.randn(50, 2)
 def test_bad_inputs_raise(source, target, kwargs, match):
     with pytest.raises(ValueError, match=match):
         fit_ot_map(source, target, **FAST, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: PlanRegression(plan="sliced"), "valid: entropic, exact"),
+        (lambda: PlanRegression(reg=-1.0), "reg"),
+        (lambda: PlanRegression(reg=True), "reg"),
+    ],
+)
+def test_bad_method_settings_raise(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_a_method_object_is_reusable_across_dimensions():
+    from gradflow.transport import SemiDual
+
+    method = SemiDual()  # conjugate="auto" is resolved per fit, never stored
+    for d in (2, 20):
+        x = torch.randn(64, d)
+        T = fit_ot_map(x, x + 1, method=method, steps=1, val_fraction=0, **FAST)
+        assert T.method == "dual" and (T.inverse_net is not None) == (d > 16)
+    assert method.conjugate == "auto"
