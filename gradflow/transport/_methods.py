@@ -19,12 +19,12 @@ from ._conjugate import Amortized, AmortizedConjugate, Conjugate, DenseNewton, N
 from ._metrics import sinkhorn_plan
 from ._potential import BrenierNet
 
-__all__ = ["CONJUGATES", "METHODS", "MongeAmpere", "PlanRegression", "SemiDual", "TransportMethod",
-           "amortized_inverse_net", "sum_of_means"]
+__all__ = ["CONJUGATES", "DENSE_NEWTON_MAX_DIM", "METHODS", "MongeAmpere", "PlanRegression", "SemiDual",
+           "TransportMethod", "amortized_inverse_net", "sum_of_means"]
 
 #: conjugate solver names accepted by :class:`SemiDual` (besides ``"auto"`` and :class:`Conjugate` objects)
 CONJUGATES = {"newton": DenseNewton, "newton_cg": NewtonCG, "amortized": Amortized}
-_DENSE_NEWTON_MAX_DIM = 16  # conjugate="auto": dense Newton up to this d, amortised + Newton-CG above
+DENSE_NEWTON_MAX_DIM = 16  # conjugate="auto": dense Newton up to this d, amortised + Newton-CG above
 _HELD_OUT_ITERS = 50  # conjugate iterations at most for the held-out objective (it stops at the tolerance)
 
 
@@ -131,7 +131,7 @@ class SemiDual(TransportMethod):
     def bind(self, source, target) -> SemiDual:
         bound = super().bind(source, target)
         if bound.conjugate == "auto":
-            bound.conjugate = DenseNewton() if source.dim <= _DENSE_NEWTON_MAX_DIM else Amortized()
+            bound.conjugate = DenseNewton() if source.dim <= DENSE_NEWTON_MAX_DIM else Amortized()
         return bound
 
     @property

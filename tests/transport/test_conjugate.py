@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from gradflow.potentials import ConvergenceError
 from gradflow.transport import (
     Amortized,
     BrenierNet,
@@ -183,3 +184,29 @@ def test_otmap_rejects_a_mismatched_inverse_network():
         OTMap(BrenierNet(2), inverse_net=BrenierNet(3))
     with pytest.raises(ValueError, match="inverse_net"):
         OTMap(BrenierNet(2), inverse_net=torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("amortized", [False, True])
+def test_otmap_inverse_is_matrix_free_and_chunked_above_d16(amortized, monkeypatch):
+    import gradflow.transport._map as map_module
+
+    calls = []
+
+    def counting_newton_cg(psi, y, *args, **kwargs):
+        calls.append(len(y))
+        return newton_cg(psi, y, *args, **kwargs)
+
+    psi = _curved_potential(20)
+    T = OTMap(psi, inverse_net=BrenierNet(20).double() if amortized else None)
+    x = torch.randn(3, 90, 20, dtype=torch.float64)
+    with torch.no_grad():
+        y = psi(x)
+    monkeypatch.setattr(map_module, "_CHUNK", 100)
+    monkeypatch.setattr(map_module, "newton_cg", counting_newton_cg)
+    monkeypatch.setattr(psi, "inverse", None)  # the dense solver is not used above d = 16
+    torch.testing.assert_close(T.inverse(y), x, rtol=0, atol=1e-7)
+    assert calls == [100, 100, 70]
+    with pytest.raises(ConvergenceError, match="Newton-CG"):
+        T.inverse(y, max_iter=1)
+    with pytest.raises(ValueError, match="y"):
+        T.inverse(y[..., :3])
