@@ -16,10 +16,11 @@ from torch.func import functional_call
 from .._validation import check_choice, check_positive_int
 from ..potentials import ConvergenceError, MonotonePotential
 
-__all__ = ["AMORTIZATION_LOSSES", "Amortized", "AmortizedConjugate", "Conjugate", "DenseNewton", "NewtonCG",
-           "newton_cg"]
+__all__ = ["AMORTIZATION_LOSSES", "DENSE_NEWTON_MAX_DIM", "Amortized", "AmortizedConjugate", "Conjugate",
+           "DenseNewton", "NewtonCG", "newton_cg"]
 
 _PRECONDITIONER_POINTS = 32
+DENSE_NEWTON_MAX_DIM = 16  # "auto" choices: dense Newton up to this d, matrix-free Newton-CG above
 
 
 def _scaled_residual(r: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -203,21 +204,31 @@ class NewtonCG(Conjugate):
         return newton_cg(psi, y, x0, tol=self._tol(y), max_iter=iters, cg_iters=self.cg_iters)[0]
 
 
-class Amortized(NewtonCG):
+class Amortized(Conjugate):
     r"""Amortised conjugate (Amos 2023): a network x_phi(y) (:class:`AmortizedConjugate`, by default a
     :class:`~gradflow.transport.BrenierNet` started at the inverse Bures map) predicts x*, and at most
-    ``max_iter`` Newton-CG steps fine-tune it (they stop early where the residual is below tolerance).
-    x_phi trains alongside psi by ``loss`` (``"regression"`` on the fine-tuned x*, ``"cycle"`` or
-    ``"objective"``, see :class:`AmortizedConjugate`). ``max_iter=0`` uses the network alone (a minimax,
-    which needs a smaller learning rate: the semi-dual then defaults to 1e-3). The fitted
-    :class:`~gradflow.transport.OTMap` keeps x_phi as ``inverse_net``."""
+    ``max_iter`` Newton steps fine-tune it (they stop early where the residual is below tolerance):
+    ``fine_tune="newton"`` on dense Jacobians, ``"newton_cg"`` matrix-free with ``cg_iters`` CG iterations
+    a step, ``"auto"`` dense up to d = 16. x_phi trains alongside psi by ``loss`` (``"regression"`` on the
+    fine-tuned x*, ``"cycle"`` or ``"objective"``, see :class:`AmortizedConjugate`). ``max_iter=0`` uses the
+    network alone (a minimax, which needs a smaller learning rate: the semi-dual then defaults to 1e-3).
+    The fitted :class:`~gradflow.transport.OTMap` keeps x_phi as ``inverse_net``."""
 
     amortized = True
     _min_iter = 0
 
-    def __init__(self, max_iter: int = 6, cg_iters: int = 8, loss: str = "regression"):
-        super().__init__(max_iter, cg_iters)
+    def __init__(self, max_iter: int = 6, loss: str = "regression", fine_tune: str = "auto", cg_iters: int = 8):
+        super().__init__(max_iter)
         self.loss = check_choice(loss, "amortization", AMORTIZATION_LOSSES)
+        self.fine_tune = check_choice(fine_tune, "fine_tune", {"auto", "newton", "newton_cg"})
+        self.cg_iters = check_positive_int(cg_iters, "cg_iters")
         if self.loss == "regression" and self.max_iter == 0:
             raise ValueError("amortization loss 'regression' regresses on the fine-tuned solution and needs "
                              "max_iter >= 1; use 'cycle' or 'objective' for the network alone")
+
+    def solve(self, psi, y, x0=None, max_iter=None):
+        iters = self.max_iter if max_iter is None else max_iter
+        if iters == 0:
+            return x0
+        dense = self.fine_tune == "newton" or (self.fine_tune == "auto" and y.shape[-1] <= DENSE_NEWTON_MAX_DIM)
+        return (DenseNewton(iters) if dense else NewtonCG(iters, self.cg_iters)).solve(psi, y, x0)

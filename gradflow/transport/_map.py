@@ -10,8 +10,8 @@ import torch
 from .._validation import check_field_input
 from ..potentials import ConvergenceError, MonotonePotential, create_potential
 from ..train import CheckpointError, load_checkpoint, save_checkpoint
-from ._conjugate import newton_cg
-from ._methods import DENSE_NEWTON_MAX_DIM, amortized_inverse_net
+from ._conjugate import DENSE_NEWTON_MAX_DIM, newton_cg
+from ._methods import amortized_inverse_net
 from ._potential import BrenierNet, default_net
 
 __all__ = ["OTMap", "build_potential"]

@@ -15,16 +15,15 @@ from torch import nn
 
 from .._validation import check_choice
 from ..potentials import MonotonePotential
-from ._conjugate import Amortized, AmortizedConjugate, Conjugate, DenseNewton, NewtonCG
+from ._conjugate import DENSE_NEWTON_MAX_DIM, Amortized, AmortizedConjugate, Conjugate, DenseNewton, NewtonCG
 from ._metrics import sinkhorn_plan
 from ._potential import BrenierNet
 
-__all__ = ["CONJUGATES", "DENSE_NEWTON_MAX_DIM", "METHODS", "MongeAmpere", "PlanRegression", "SemiDual",
+__all__ = ["CONJUGATES", "METHODS", "MongeAmpere", "PlanRegression", "SemiDual",
            "TransportMethod", "amortized_inverse_net", "sum_of_means"]
 
 #: conjugate solver names accepted by :class:`SemiDual` (besides ``"auto"`` and :class:`Conjugate` objects)
 CONJUGATES = {"newton": DenseNewton, "newton_cg": NewtonCG, "amortized": Amortized}
-DENSE_NEWTON_MAX_DIM = 16  # conjugate="auto": dense Newton up to this d, amortised + Newton-CG above
 _HELD_OUT_ITERS = 50  # conjugate iterations at most for the held-out objective (it stops at the tolerance)
 
 
