@@ -1,20 +1,33 @@
-"""Atomic, weights_only-safe checkpoint files (private)."""
+"""Atomic, weights_only-safe, checksummed checkpoint files (private)."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import os
+import pickle
+import re
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import torch
 
-__all__ = ["CheckpointError", "atomic_write", "check_model_matches", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "atomic_write",
+    "check_model_matches",
+    "load_checkpoint",
+    "save_checkpoint",
+    "tensor_bytes",
+]
 
 _SAFE_LEAVES = (torch.Tensor, str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
+_CHECKSUM_KEY = "gradflow_checksum"
+_TMP_SUFFIX = r"\.[0-9a-f]{12}\.tmp"  # atomic_write's temporary names: .<name>.<12 hex digits>.tmp
 
 
 class CheckpointError(ValueError):
@@ -38,13 +51,51 @@ def _check_safe(obj, where: str) -> None:
         )
 
 
+def tensor_bytes(tensor: torch.Tensor):
+    """The bytes of ``tensor``'s values (row-major, on the CPU) as a buffer for :mod:`hashlib`."""
+    flat = tensor.detach().to("cpu")
+    if flat.layout != torch.strided:
+        flat = flat.to_dense()
+    return flat.contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def _feed(digest, obj) -> None:
+    """Hash ``obj`` (a checkpoint state) into ``digest``: structure, keys, leaf values and tensor bytes.
+
+    Dicts and lists/tuples hash alike whatever their exact type, and tensors regardless of their
+    device, so the digest of a loaded state equals that of the saved one.
+    """
+    if isinstance(obj, torch.Tensor):
+        digest.update(f"tensor {obj.dtype} {tuple(obj.shape)};".encode())
+        digest.update(tensor_bytes(obj))
+    elif isinstance(obj, dict):
+        digest.update(f"dict {len(obj)};".encode())
+        for key, value in obj.items():
+            digest.update(f"{type(key).__name__} {key!r};".encode())
+            _feed(digest, value)
+    elif isinstance(obj, (list, tuple)) and not isinstance(obj, torch.Size):
+        digest.update(f"seq {len(obj)};".encode())
+        for value in obj:
+            _feed(digest, value)
+    else:
+        digest.update(f"{type(obj).__name__} {obj!r};".encode())
+
+
+def _checksum(state: dict) -> str:
+    digest = hashlib.sha256()
+    _feed(digest, state)
+    return f"sha256:{digest.hexdigest()}"
+
+
 def save_checkpoint(path: str | os.PathLike, **state) -> Path:
     """Write ``state`` to ``path`` atomically and return the path.
 
     The state is written to a temporary file in the same directory, flushed and fsync'ed, then moved
     over ``path`` with :func:`os.replace`: a crash at any moment leaves either the old file or the new
     one, never a torn one. Only tensors, numbers, strings, None and lists/tuples/dicts of them are
-    accepted (CheckpointError otherwise), so the file always loads with ``weights_only=True``.
+    accepted (CheckpointError otherwise), so the file always loads with ``weights_only=True``. A
+    SHA-256 checksum of the state (structure, values and tensor bytes) is stored with it under the
+    reserved key ``"gradflow_checksum"``; :func:`load_checkpoint` verifies and removes it.
 
     Example:
         >>> import tempfile, os
@@ -53,16 +104,22 @@ def save_checkpoint(path: str | os.PathLike, **state) -> Path:
         3
     """
     _check_safe(state, "state")
-    return atomic_write(path, lambda f: torch.save(state, f))
+    if _CHECKSUM_KEY in state:
+        raise CheckpointError(f"checkpoint key {_CHECKSUM_KEY!r} is reserved for the checksum gradflow stores")
+    payload = {**state, _CHECKSUM_KEY: _checksum(state)}
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(file)`` on a fresh temporary file next to ``path``, fsync it and rename it to ``path``.
 
-    On any error the temporary file is removed and ``path`` is left as it was.
+    On any error the temporary file is removed and ``path`` is left as it was. After a successful
+    write, temporary files of ``path`` left by earlier writes that were killed (named like ours and
+    last modified before this write began) are removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as f:  # exclusive create, permissions from the umask
@@ -80,21 +137,59 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    _remove_stale_temporaries(path, started)
     return path
+
+
+def _remove_stale_temporaries(path: Path, before: float) -> None:
+    """Remove ``.<name>.<12 hex>.tmp`` files of ``path`` last modified before ``before`` (a time.time())."""
+    pattern = re.compile(re.escape(f".{path.name}") + _TMP_SUFFIX)
+    with os.scandir(path.parent) as entries:
+        stale = [e.path for e in entries if pattern.fullmatch(e.name) and e.is_file() and e.stat().st_mtime < before]
+    for name in stale:
+        with contextlib.suppress(OSError):  # already gone, e.g. removed by a concurrent writer
+            os.unlink(name)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` with ``torch.load(..., weights_only=True)``.
 
-    Raises FileNotFoundError if ``path`` does not exist and CheckpointError if it cannot be read.
+    Returns the state that was saved (the stored checksum is verified and removed). Files without a
+    checksum (written by earlier gradflow versions) load unverified. Raises FileNotFoundError if
+    ``path`` does not exist, and CheckpointError if it is truncated or corrupt (unreadable, or its
+    contents do not match its checksum) or holds objects that a weights_only load refuses.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"could not load checkpoint {path}: {err}") from err
+        raise _load_error(path, err) from err
+    if isinstance(state, dict) and _CHECKSUM_KEY in state:
+        stored = state.pop(_CHECKSUM_KEY)
+        if _checksum(state) != stored:
+            raise CheckpointError(f"{path} is corrupt: its contents do not match the checksum stored in it")
+    return state
+
+
+def _load_error(path: Path, err: Exception) -> CheckpointError:
+    """The CheckpointError for a failed load: objects a weights_only load refuses, or a truncated/corrupt file.
+
+    The detail is the unpickler's reason or the first sentence of the reader's message, never torch's
+    advice to load the file without ``weights_only``.
+    """
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
+        reason = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].split(" by default.")[0]
+        if "GLOBAL" in reason or "allowlisted" in reason:
+            return CheckpointError(
+                f"{path} holds objects other than tensors, numbers, strings, None and lists/tuples/dicts of them, "
+                f"which gradflow does not load: {reason}"
+            )
+    else:
+        reason = text.split(". ")[0]  # torch's zip reader appends generic advice after the first sentence
+    return CheckpointError(f"{path} is not a readable gradflow checkpoint (truncated or corrupt): {reason}")
 
 
 def check_model_matches(saved: dict, model: torch.nn.Module, source: str) -> None:

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, default_collate
 
 from ._device import derive_seed
+from ._fingerprint import qualified_name, tensor_fingerprint
 
 __all__ = ["make_source", "to_device"]
 
@@ -91,6 +92,10 @@ class _TensorSource(_IndexedSource):
         super().__init__(len(tensors[0]), **kwargs)
         self.tensors, self.single, self.device = tensors, single, device
 
+    def fingerprint(self) -> list[str]:
+        """One :func:`tensor_fingerprint` per tensor."""
+        return [tensor_fingerprint(t) for t in self.tensors]
+
     def _load(self, batches):
         for idx in batches:
             parts = tuple(to_device(t[idx.to(t.device)], self.device) for t in self.tensors)
@@ -101,6 +106,10 @@ class _DatasetSource(_IndexedSource):
     def __init__(self, dataset: Dataset, device: torch.device, num_workers: int, **kwargs):
         super().__init__(len(dataset), **kwargs)
         self.dataset, self.device, self.num_workers = dataset, device, num_workers
+
+    def fingerprint(self) -> list[str]:
+        """The Dataset's type and length (its items are not read)."""
+        return [f"{qualified_name(type(self.dataset))} of length {self.n}"]
 
     def _load(self, batches):
         # An explicit generator keeps the DataLoader from drawing its worker seed from the global RNG.
@@ -133,6 +142,10 @@ class _SamplerSource:
 
     def signature(self) -> dict:
         return {"kind": type(self).__name__}
+
+    def fingerprint(self) -> list[str]:
+        """The sampler's type (a sampler's output is not drawn for this)."""
+        return [qualified_name(type(self.sample))]
 
     def _draw(self, stream: str, index: int):
         gen = torch.Generator().manual_seed(derive_seed(self.seed, stream, self.rank, index))

@@ -13,6 +13,7 @@ __all__ = [
     "derive_seed",
     "deterministic_algorithms",
     "get_rng_state",
+    "preserved_rng_state",
     "resolve_device",
     "seed_everything",
     "set_rng_state",
@@ -83,6 +84,30 @@ def deterministic_algorithms(enabled: bool):
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
+
+
+@contextlib.contextmanager
+def preserved_rng_state():
+    """Within the block the global RNGs may be reseeded and drawn from; on exit (also on error) they are reset.
+
+    Restores Python's ``random``, NumPy's global RNG, torch's CPU generator and, if CUDA was initialised
+    when the block began, every CUDA device's generator to their states at the start of the block.
+    """
+    cuda = torch.cuda.is_initialized()
+    saved = (
+        random.getstate(),
+        np.random.get_state(),  # noqa: NPY002 (the caller's global NumPy RNG)
+        torch.get_rng_state(),
+        torch.cuda.get_rng_state_all() if cuda else None,
+    )
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])  # noqa: NPY002
+        torch.set_rng_state(saved[2])
+        if cuda:
+            torch.cuda.set_rng_state_all(saved[3])
 
 
 def get_rng_state(device: torch.device) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -15,19 +16,25 @@ import torch
 from .._validation import check_positive_int
 from ._checkpoint import CheckpointError, check_model_matches, load_checkpoint, save_checkpoint
 from ._data import make_source
-from ._device import deterministic_algorithms, get_rng_state, seed_everything, set_rng_state
+from ._device import deterministic_algorithms, get_rng_state, preserved_rng_state, seed_everything, set_rng_state
 from ._distributed import setup_distributed
+from ._fingerprint import fingerprint_differences, run_fingerprint
 from ._optim import is_plateau, make_optimizer, make_scheduler
 from ._report import DeferredInterrupt, Reporter
 
 __all__ = ["FitResult", "TrainingError", "fit"]
 
 logger = logging.getLogger(__name__)
-_FORMAT = "gradflow.train/1"
+_FORMAT = "gradflow.train/2"
+_FORMAT_V1 = "gradflow.train/1"  # before run fingerprints: still resumed, with a warning
 
 
 class TrainingError(RuntimeError):
-    """Training cannot go on: the loss is not a finite scalar tensor (the message names step and value)."""
+    """Training cannot go on: a loss is not a finite scalar tensor, or the gradients or weights are not finite.
+
+    The message names the step, the value or entries at fault, and the checkpoint that still holds
+    the last good state.
+    """
 
 
 @dataclass
@@ -153,20 +160,35 @@ def fit(
 
     Checkpoints: with ``checkpoint_dir``, ``last.pt`` (everything needed to resume: model, optimizer,
     scheduler, scaler, data position, every rank's RNG states, best weights, early-stopping counter,
-    history) and ``best.pt`` (best weights) are written atomically and load with
-    ``weights_only=True``. ``resume=True`` continues from ``last.pt`` if it exists; with the same
-    arguments the result equals that of an uninterrupted run (bitwise on CPU). A checkpoint for
-    another model, seed or data size raises CheckpointError before any file is written. A first
-    Ctrl-C finishes the current step, writes ``last.pt`` and raises KeyboardInterrupt. A loss that is
-    not a finite scalar raises TrainingError before the optimizer step; ``last.pt`` keeps the last
-    good state.
+    history, and the run's fingerprint) and ``best.pt`` (best weights) are written atomically, carry
+    a checksum and load with ``weights_only=True``. ``resume=True`` continues from ``last.pt`` if it
+    exists; with the same arguments the result equals that of an uninterrupted run (bitwise on CPU).
+    A checkpoint written for another run raises CheckpointError naming every difference, before any
+    file is written: model parameters (names, shapes), model class and configuration (its repr),
+    seed, data (size, batch size; tensors: dtype, shape and a hash of a sample of the values; a
+    Dataset: type and length; a sampler: type), optimizer class and hyperparameters (``lr``,
+    ``weight_decay``, ...), ``grad_clip`` and scheduler. ``steps``, ``epochs`` and the other
+    arguments may change (e.g. to extend a run). A checkpoint of an older gradflow without a
+    fingerprint resumes with a warning that these are not checked. A first Ctrl-C finishes the
+    current step, writes ``last.pt`` and raises KeyboardInterrupt.
+
+    Non-finite values stop the run with TrainingError and never reach a checkpoint: a training loss
+    that is not a finite scalar (checked before the optimizer step, which is not applied), a
+    validation loss that is NaN or inf (checked before it is recorded, like the training loss), and
+    weights or buffers that hold NaN or inf when ``last.pt`` is due (e.g. after a NaN gradient of a
+    finite loss; checked before writing). The message names the step and says which step
+    ``last.pt`` still holds.
 
     Reproducibility and devices: ``fit`` seeds ``random``, NumPy and torch with ``seed + rank``
-    (see :func:`seed_everything`); ``deterministic=True`` enables deterministic algorithms
-    (warn-only) for the duration of the call. ``device`` is resolved by :func:`resolve_device`; the
-    model is moved there and trained in place. ``progress`` shows a tqdm bar on a TTY.
-    ``history_path`` receives the history as JSON lines. Each callback is called after every step
-    with a dict holding ``step, epoch, loss, val_loss, lr, model, optimizer, rank, world_size``.
+    (see :func:`seed_everything`) and restores the caller's generator states (``random``, NumPy,
+    torch CPU and, if initialised, CUDA) when it returns or raises; ``deterministic=True`` enables
+    deterministic algorithms (warn-only) for the duration of the call. ``device`` is resolved by
+    :func:`resolve_device`; the model is moved there and trained in place. ``progress`` shows a tqdm
+    bar on a TTY. ``history_path`` (a file) receives the history as JSON lines. ``checkpoint_dir``
+    and ``history_path`` are checked before training: an existing path of the wrong kind (a file for
+    ``checkpoint_dir``, a directory for ``history_path``) or a file in the way of creating them
+    raises ValueError. Each callback is called after every step with a dict holding
+    ``step, epoch, loss, val_loss, lr, model, optimizer, rank, world_size``.
 
     Distributed: under ``torchrun`` (``WORLD_SIZE > 1``) the process group is created if needed
     (Gloo on CPU, NCCL on CUDA), parameters are broadcast from rank 0, each rank takes its share of
@@ -187,7 +209,11 @@ def fit(
     options = _Options(**{k: v for k, v in locals().items() if k not in ("model", "loss", "data")})
     _check_options(model, loss, options)
     dist = setup_distributed(device)
-    with deterministic_algorithms(deterministic), DeferredInterrupt(checkpoint_dir is not None) as interrupt:
+    with (
+        deterministic_algorithms(deterministic),
+        preserved_rng_state(),
+        DeferredInterrupt(checkpoint_dir is not None) as interrupt,
+    ):
         return _Trainer(model, loss, data, options, dist, interrupt).run()
 
 
@@ -231,6 +257,30 @@ def _check_options(model, loss, o: _Options) -> None:
         raise ValueError("early_stopping needs val_data")
     if o.checkpoint_dir is None and o.resume:
         raise ValueError("resume=True needs checkpoint_dir")
+    for name, value, directory in (("checkpoint_dir", o.checkpoint_dir, True), ("history_path", o.history_path, False)):
+        if value is not None:
+            _check_output_path(value, name, directory=directory)
+
+
+def _check_output_path(value, name: str, *, directory: bool) -> None:
+    """Raise ValueError unless ``value`` is a path to a directory (or file) that exists or can be created."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    path = Path(value)
+    if path.exists() and path.is_dir() != directory:
+        raise ValueError(
+            f"{name} {path} exists and is {'a file' if directory else 'a directory'}; "
+            f"{name} must be {'a directory' if directory else 'a file'}"
+        )
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"{name} {path} cannot be created: {existing} is a file")
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """``"a, b, c"``, at most ``shown`` names, then how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
@@ -282,6 +332,7 @@ class _Trainer:
         self.scheduler = make_scheduler(o.scheduler, self.optimizer, self.total)
         if is_plateau(self.scheduler) and self.val_source is None:
             raise ValueError("a ReduceLROnPlateau ('plateau') scheduler needs val_data")
+        self.fingerprint = None if o.checkpoint_dir is None else self._fingerprint()
 
         # Everything above only validated; from here on global state changes.
         seed_everything(o.seed + dist.rank)
@@ -291,6 +342,7 @@ class _Trainer:
         self.dir = None if o.checkpoint_dir is None else Path(o.checkpoint_dir)
         self.step, self.bad_evals, self.history, self.best = 0, 0, [], None
         self.loss_sum, self.loss_count, self.time_before = 0.0, 0, 0.0
+        self.saved_step = None  # the step last.pt holds, once this run wrote or resumed it
         state = self._read_checkpoint()
         if state is None:
             self.dist.broadcast_module(self.model)
@@ -298,6 +350,12 @@ class _Trainer:
             self._load(state)
 
     # ----------------------------------------------------------------------------------- checkpoints
+    def _fingerprint(self) -> dict:
+        """This run's :func:`run_fingerprint`, taken before any step or resume."""
+        sources = {"data": self.source, "val_data": self.val_source}
+        data = {name: source.fingerprint() for name, source in sources.items() if source is not None}
+        return run_fingerprint(self.model, self.optimizer, self.scheduler, self.o.grad_clip, data)
+
     def _read_checkpoint(self) -> dict | None:
         path = None if self.dir is None else self.dir / "last.pt"
         if path is None or not path.is_file():
@@ -318,7 +376,7 @@ class _Trainer:
 
     def _load(self, state: dict) -> None:
         path = self.dir / "last.pt"
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        if not isinstance(state, dict) or state.get("format") not in (_FORMAT, _FORMAT_V1):
             raise CheckpointError(f"{path} is not a gradflow training checkpoint ({_FORMAT})")
         check_model_matches(state["model"], self.model, str(path))
         if state["seed"] != self.o.seed:
@@ -331,6 +389,7 @@ class _Trainer:
             raise CheckpointError(
                 f"{path} was written {'without' if state['scheduler'] is None else 'with'} a scheduler"
             )
+        self._check_fingerprint(state, path)
         self.model.load_state_dict(state["model"])
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -348,7 +407,7 @@ class _Trainer:
             state["best"],
         )
         self.loss_sum, self.loss_count = state["loss_acc"]
-        self.time_before = state["time"]
+        self.time_before, self.saved_step = state["time"], self.step
         if len(state["rng"]) == self.dist.world_size:
             set_rng_state(state["rng"][self.dist.rank], self.device)
         else:
@@ -360,29 +419,65 @@ class _Trainer:
             )
         logger.info("resumed from %s at step %d", path, self.step)
 
+    def _check_fingerprint(self, state: dict, path: Path) -> None:
+        """Raise CheckpointError naming every difference between the checkpoint's run and this one."""
+        if state["format"] == _FORMAT_V1:
+            warnings.warn(
+                f"{path} was written by an older gradflow ({_FORMAT_V1}) without a run fingerprint: resuming "
+                "without checking the model class and configuration, optimizer, hyperparameters and data contents",
+                UserWarning,
+                stacklevel=5,
+            )
+            return
+        differences = fingerprint_differences(state["fingerprint"], self.fingerprint)
+        if differences:
+            raise CheckpointError(
+                f"{path} was written by a different run: {'; '.join(differences)}. Resume with the same arguments, "
+                "or pass resume=False to start over (this overwrites it)"
+            )
+
+    def _kept(self) -> str:
+        """What an error message says about ``last.pt``: the step of the last good state it keeps."""
+        if self.dir is None:
+            return ""
+        if self.saved_step is None:
+            return f"; no checkpoint was written to {self.dir / 'last.pt'} by this run"
+        return f"; {self.dir / 'last.pt'} keeps the last good state (step {self.saved_step})"
+
+    def _check_finite_model(self) -> None:
+        """Raise TrainingError, before anything is written, if a weight or buffer holds NaN or inf."""
+        bad = [name for name, value in self.model.state_dict().items() if not bool(torch.isfinite(value).all())]
+        if bad:
+            raise TrainingError(
+                f"model entries are not finite after step {self.step} (e.g. after a NaN/inf gradient "
+                f"of a finite loss): {_names(bad)}{self._kept()}"
+            )
+
     def _save_last(self) -> None:
         if self.dir is None:
             return
+        self._check_finite_model()  # the same weights on every rank: all raise, or none
         rng = self.dist.gather_objects(get_rng_state(self.device))  # collective: every rank calls it
-        if not self.dist.is_main:
-            return
-        save_checkpoint(
-            self.dir / "last.pt",
-            format=_FORMAT,
-            step=self.step,
-            seed=self.o.seed,
-            model=self.model.state_dict(),
-            optimizer=self.optimizer.state_dict(),
-            scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
-            scaler=self.scaler.state_dict(),
-            data={"signature": self.source.signature(), "position": self.source.state_dict()},
-            rng=rng,
-            best=self.best,
-            bad_evals=self.bad_evals,
-            history=self.history,
-            loss_acc=[self.loss_sum, self.loss_count],
-            time=self._time(),
-        )
+        if self.dist.is_main:
+            save_checkpoint(
+                self.dir / "last.pt",
+                format=_FORMAT,
+                fingerprint=self.fingerprint,
+                step=self.step,
+                seed=self.o.seed,
+                model=self.model.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=None if self.scheduler is None else self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict(),
+                data={"signature": self.source.signature(), "position": self.source.state_dict()},
+                rng=rng,
+                best=self.best,
+                bad_evals=self.bad_evals,
+                history=self.history,
+                loss_acc=[self.loss_sum, self.loss_count],
+                time=self._time(),
+            )
+        self.saved_step = self.step
 
     def _save_best(self, model_state: dict, val_loss: float | None) -> None:
         if self.dir is not None and self.dist.is_main:
@@ -420,8 +515,7 @@ class _Trainer:
             self.params, share, [local, float(self.interrupt.requested), float(timed_out)]
         )
         if not math.isfinite(loss):
-            kept = f"; {self.dir / 'last.pt'} keeps the last good state" if self.dir is not None else ""
-            raise TrainingError(f"loss is {loss} at step {self.step + 1}{kept}")
+            raise TrainingError(f"loss is {loss} at step {self.step + 1}{self._kept()}")
         if self.o.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.params, self.o.grad_clip)
@@ -446,11 +540,11 @@ class _Trainer:
         return self.dist.sum_floats([total])[0] / self.val_source.eval_count
 
     def _record_eval(self, val: float) -> None:
+        if not math.isfinite(val):
+            raise TrainingError(f"validation loss is {val} at step {self.step}{self._kept()}")
         if is_plateau(self.scheduler):
             self.scheduler.step(val)
-        if not math.isfinite(val):
-            logger.warning("validation loss is %s at step %d", val, self.step)
-        if math.isfinite(val) and (self.best is None or val < self.best["val_loss"]):
+        if self.best is None or val < self.best["val_loss"]:
             self.best = {"step": self.step, "val_loss": val, "model": _cpu_copy(self.model.state_dict())}
             self.bad_evals = 0
             self._save_best(self.best["model"], val)

@@ -3,6 +3,7 @@
 import os
 import random
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -233,7 +234,7 @@ def test_load_checkpoint_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "torn.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="could not load checkpoint"):
+    with pytest.raises(CheckpointError, match=r"torn\.pt is not a readable gradflow checkpoint \(truncated or corr"):
         load_checkpoint(tmp_path / "torn.pt")
 
 
@@ -312,3 +313,173 @@ def test_resume_rewrites_the_history_file_without_duplicates(tmp_path, regressio
     run(mlp_factory, (x, y), tmp_path / "ck", resume=True, history_path=path)
     steps = [int(line.split('"step": ')[1].split(",")[0]) for line in path.read_text().splitlines()]
     assert steps == [h["step"] for h in expected.history]
+
+
+# --------------------------------------------------------------------- non-finite states are never saved
+def test_finite_loss_with_non_finite_gradient_keeps_the_last_good_checkpoint(tmp_path, regression, mse_loss):
+    x, y, _ = regression
+    calls = {"n": 0}
+
+    def loss_with_nan_gradient_at_step_7(model, batch):
+        calls["n"] += 1
+        value = mse_loss(model, batch)
+        if calls["n"] == 7:  # sqrt'(0) = inf times 0: the loss stays finite, the weight's gradient is NaN
+            value = value + 0.0 * torch.sqrt(model.weight - model.weight.detach()).sum()
+        return value
+
+    model = torch.nn.Linear(3, 1).double()
+    options = {"steps": 20, "checkpoint_every": 1, "checkpoint_dir": tmp_path, **QUIET}
+    with pytest.raises(TrainingError, match=r"model entries are not finite after step 7 \(.*\): weight;") as err:
+        fit(model, loss_with_nan_gradient_at_step_7, (x, y), **options)
+    assert str(err.value).endswith(f"{tmp_path / 'last.pt'} keeps the last good state (step 6)")
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["step"] == 6 and all(torch.isfinite(v).all() for v in last["model"].values())
+    result = fit(torch.nn.Linear(3, 1).double(), mse_loss, (x, y), resume=True, **options)
+    assert result.steps == 20 and result.history[5]["step"] == 6  # the run goes on from step 6
+
+
+def test_non_finite_validation_loss_is_an_error_like_a_non_finite_training_loss(tmp_path, regression, mse_loss):
+    x, y, _ = regression
+    evaluations = []
+
+    def val_loss_nan_at_second_evaluation(model, batch):
+        evaluations.append(1)
+        return mse_loss(model, batch) * (float("nan") if len(evaluations) == 2 else 1.0)
+
+    with pytest.raises(TrainingError, match=r"validation loss is nan at step 4; .*last.pt keeps .* \(step 2\)$"):
+        fit(
+            torch.nn.Linear(3, 1).double(),
+            mse_loss,
+            (x, y),
+            val_data=(x, y),
+            val_loss=val_loss_nan_at_second_evaluation,
+            steps=10,
+            eval_every=2,
+            checkpoint_every=2,
+            checkpoint_dir=tmp_path,
+            **QUIET,
+        )
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 2 and load_checkpoint(tmp_path / "best.pt")["step"] == 2
+
+
+def test_a_successful_write_removes_stale_temporary_files_of_that_file_only(tmp_path):
+    killed = tmp_path / ".last.pt.0123456789ab.tmp"  # left by a write that was killed
+    in_progress = tmp_path / ".last.pt.ba9876543210.tmp"  # modified after our write began
+    others = [".best.pt.0123456789ab.tmp", ".last.pt.backup.tmp", "last.pt.0123456789ab.tmp", "notes.txt"]
+    for path in (killed, in_progress, *(tmp_path / name for name in others)):
+        path.write_bytes(b"partial")
+    now = time.time()
+    os.utime(killed, (now - 3600, now - 3600))
+    os.utime(in_progress, (now + 3600, now + 3600))
+    save_checkpoint(tmp_path / "last.pt", step=1)
+    assert sorted(os.listdir(tmp_path)) == sorted(["last.pt", in_progress.name, *others])
+
+
+# --------------------------------------------------------------------------------- integrity of files
+def test_save_and_load_return_the_same_dict_with_a_verified_checksum(tmp_path):
+    state = {"weights": torch.arange(4.0), "meta": {"name": "w", "shape": (2, 2), "scale": 0.5, "none": None}}
+    path = save_checkpoint(tmp_path / "w.pt", **state)
+    loaded = load_checkpoint(path)
+    assert list(loaded) == ["weights", "meta"] and loaded["meta"] == state["meta"]
+    assert torch.equal(loaded["weights"], state["weights"])
+    assert torch.load(path, weights_only=True)["gradflow_checksum"].startswith("sha256:")
+    torch.save(state, tmp_path / "old.pt")  # a file without a checksum (earlier versions) loads unverified
+    assert load_checkpoint(tmp_path / "old.pt")["meta"] == state["meta"]
+    with pytest.raises(CheckpointError, match="'gradflow_checksum' is reserved"):
+        save_checkpoint(tmp_path / "x.pt", gradflow_checksum="mine")
+
+
+def _flip_a_byte_of(path, values):
+    raw = bytearray(path.read_bytes())
+    at = raw.find(values.numpy().tobytes())
+    assert at >= 0
+    raw[at + values.numel() * values.element_size() // 2] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def test_flipped_bytes_in_tensor_data_are_detected(tmp_path):
+    values = torch.arange(1000, dtype=torch.float64) + 0.5
+    path = save_checkpoint(tmp_path / "w.pt", weights=values, step=3)
+    _flip_a_byte_of(path, values)
+    with pytest.raises(CheckpointError, match=r"w.pt is corrupt: its contents do not match the checksum stored in it"):
+        load_checkpoint(path)
+
+
+def test_resuming_from_a_corrupted_checkpoint_fails_clearly(tmp_path, regression, mse_loss):
+    x, y, _ = regression
+    model = torch.nn.Linear(3, 1).double()
+    fit(model, mse_loss, (x, y), steps=3, checkpoint_dir=tmp_path, **QUIET)
+    _flip_a_byte_of(tmp_path / "last.pt", model.weight.detach().clone())
+    with pytest.raises(CheckpointError, match=r"last\.pt is corrupt"):
+        fit(torch.nn.Linear(3, 1).double(), mse_loss, (x, y), steps=6, checkpoint_dir=tmp_path, resume=True, **QUIET)
+
+
+@pytest.mark.parametrize("kept", [0.02, 0.5, 0.98])
+def test_truncated_checkpoint_is_reported_as_truncated_or_corrupt(tmp_path, kept):
+    path = save_checkpoint(tmp_path / "w.pt", weights=torch.randn(500, dtype=torch.float64), step=3)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(kept * len(raw))])
+    with pytest.raises(CheckpointError, match=r"w.pt is not a readable gradflow checkpoint \(truncated or corrupt\)"):
+        load_checkpoint(path)
+
+
+def test_refused_objects_are_reported_without_suggesting_an_unsafe_load(tmp_path):
+    torch.save({"rng": np.zeros(3)}, tmp_path / "numpy.pt")
+    with pytest.raises(CheckpointError, match="which gradflow does not load: Unsupported global") as err:
+        load_checkpoint(tmp_path / "numpy.pt")
+    assert "weights_only" not in str(err.value)
+
+
+# ------------------------------------------------------------------------ resuming only the same run
+class Renamed(torch.nn.Sequential):
+    """The same layers under another class name: same parameter names and shapes."""
+
+
+def _small_net(activation=torch.nn.Tanh, kind=torch.nn.Sequential):
+    torch.manual_seed(0)
+    return kind(torch.nn.Linear(3, 4), activation(), torch.nn.Linear(4, 1)).double()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": lambda: _small_net(kind=Renamed)}, r"model class: torch\.nn\S+\.Sequential in the checkpoint, "),
+        ({"model": lambda: _small_net(torch.nn.ReLU)}, r"model config: \(1\): Tanh\(\) in the checkpoint, \(1\): ReLU"),
+        ({"data": lambda x, y: (x, y + 1)}, r"data\[1\]: float64 \(64, 1\), sample hash \w+ in the checkpoint, "),
+        ({"val_data": lambda x, y: (x, 2 * y)}, r"val_data\[1\]: float64 \(64, 1\), sample hash \w+ in the checkpo"),
+        ({"lr": 0.001}, r"lr: 0.01 in the checkpoint, 0.001 now"),
+        ({"optimizer": "sgd"}, r"optimizer: torch\.optim\.adam\.Adam in the checkpoint, torch\.optim\.sgd\.SGD now"),
+        ({"weight_decay": 0.1}, r"weight_decay: 0.0 in the checkpoint, 0.1 now"),
+        ({"grad_clip": 1.0}, r"grad_clip: None in the checkpoint, 1.0 now"),
+        ({"scheduler": "step"}, r"scheduler: \S+\.CosineAnnealingLR in the checkpoint, \S+\.StepLR now"),
+        ({"steps": 8}, r"scheduler T_max: 4 in the checkpoint, 8 now"),
+    ],
+)
+def test_checkpoint_of_another_run_is_refused_naming_the_difference(tmp_path, regression, mse_loss, change, message):
+    x, y, _ = regression
+
+    def train(model=_small_net, data=lambda x, y: (x, y), val_data=lambda x, y: (x, y), **kwargs):
+        options = {"steps": 4, "lr": 0.01, "scheduler": "cosine", "checkpoint_dir": tmp_path, **QUIET, **kwargs}
+        return fit(model(), mse_loss, data(x, y), val_data=val_data(x, y), **options)
+
+    train()
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(CheckpointError, match=r"last.pt was written by a different run: " + message) as err:
+        train(resume=True, **change)
+    assert str(err.value).count(" in the checkpoint, ") == 1  # exactly the one difference is named
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+    assert train(resume=True).steps == 4  # the same arguments resume
+
+
+def test_checkpoint_without_a_fingerprint_resumes_with_a_warning(tmp_path, regression, mlp_factory):
+    x, y, _ = regression
+    reference, _ = run(mlp_factory, (x, y))
+    with pytest.raises(Interrupt):
+        run(mlp_factory, (x, y), tmp_path, callbacks=[interrupt_at(12)])
+    state = load_checkpoint(tmp_path / "last.pt")
+    del state["fingerprint"]
+    save_checkpoint(tmp_path / "last.pt", **{**state, "format": "gradflow.train/1"})  # as written before
+    with pytest.warns(UserWarning, match=r"older gradflow \(gradflow.train/1\) without a run fingerprint"):
+        model, _ = run(mlp_factory, (x, y), tmp_path, resume=True)
+    assert same_state(model, reference)
+    assert "fingerprint" in load_checkpoint(tmp_path / "last.pt")  # rewritten in the current format

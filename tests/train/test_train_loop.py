@@ -2,9 +2,12 @@
 
 import json
 import math
+import os
+import random
 import time
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import TensorDataset
@@ -79,6 +82,7 @@ def test_sampler_data_gets_a_seeded_generator_and_learns():
         return x, 4.0 * x
 
     mse = lambda m, b: ((m(b[0]) - b[1]) ** 2).mean()  # noqa: E731
+    torch.manual_seed(0)  # the initial weight; fit leaves the global RNG as it found it
     model = torch.nn.Linear(1, 1, bias=False)
     fit(model, mse, sample, steps=200, lr=0.05, **QUIET)
     assert len(calls) == 200 and not torch.equal(calls[0], calls[1])
@@ -295,10 +299,6 @@ def test_deterministic_mode_is_restored_after_fit(regression, mse_loss):
 
 
 def test_seed_everything_makes_all_global_rngs_repeat():
-    import random
-
-    import numpy as np
-
     def draw():
         return random.random(), np.random.rand(), torch.rand(1).item()  # noqa: NPY002
 
@@ -357,3 +357,64 @@ def test_bad_arguments_raise_value_error(kwargs, message):
         with pytest.raises(ValueError, match=message):
             fit(model, lambda m, b: m(b).mean(), data, **kwargs)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _global_draws():
+    return random.random(), np.random.rand(), torch.rand(1).item()  # noqa: NPY002
+
+
+def _noisy_mse(model, batch):
+    """MSE plus noise from the three global RNGs, which fit seeds."""
+    x, y = batch
+    return ((model(x) - y) ** 2).mean() + 0.01 * (torch.rand(()) + np.random.rand() + random.random())  # noqa: NPY002
+
+
+def test_fit_leaves_the_callers_global_rngs_as_it_found_them(regression, mse_loss, snapshot):
+    x, y, _ = regression
+    seed_everything(7)
+    expected = _global_draws()  # what the caller draws when no fit runs in between
+    trained = []
+    for caller_seed in (7, 8):
+        model = torch.nn.Linear(3, 1).double()
+        torch.nn.init.zeros_(model.weight), torch.nn.init.zeros_(model.bias)
+        seed_everything(caller_seed)
+        fit(model, _noisy_mse, (x, y), steps=5, batch_size=16, **QUIET)
+        trained.append(snapshot(model))
+        if caller_seed == 7:
+            assert _global_draws() == expected
+    assert all(torch.equal(trained[0][k], trained[1][k]) for k in trained[0])  # the run depends on seed only
+
+    def loss_nan_at_step_3(model, batch, calls=[]):  # noqa: B006 (counts calls)
+        calls.append(1)
+        return _noisy_mse(model, batch) * (float("nan") if len(calls) == 3 else 1.0)
+
+    model = torch.nn.Linear(3, 1).double()
+    seed_everything(7)
+    with pytest.raises(TrainingError, match="loss is nan at step 3"):
+        fit(model, loss_nan_at_step_3, (x, y), steps=5, **QUIET)
+    assert _global_draws() == expected  # also when fit raises
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ({"checkpoint_dir": "a_file"}, r"checkpoint_dir \S+a_file exists and is a file; .* must be a directory"),
+        ({"checkpoint_dir": "a_file/ckpt"}, r"checkpoint_dir \S+ckpt cannot be created: \S+a_file is a file"),
+        ({"history_path": "a_dir"}, r"history_path \S+a_dir exists and is a directory; .* must be a file"),
+        ({"history_path": "a_file/h.jsonl"}, r"history_path \S+h.jsonl cannot be created: \S+a_file is a file"),
+    ],
+)
+def test_unusable_output_paths_are_refused_before_training(tmp_path, regression, mse_loss, paths, message):
+    x, y, _ = regression
+    (tmp_path / "a_file").write_text("not a directory")
+    (tmp_path / "a_dir").mkdir()
+    calls = []
+
+    def counted_mse(model, batch):
+        calls.append(1)
+        return mse_loss(model, batch)
+
+    paths = {name: tmp_path / value for name, value in paths.items()}
+    with pytest.raises(ValueError, match=message):
+        fit(torch.nn.Linear(3, 1).double(), counted_mse, (x, y), steps=3, **paths, **QUIET)
+    assert calls == [] and sorted(os.listdir(tmp_path)) == ["a_dir", "a_file"]
