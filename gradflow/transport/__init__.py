@@ -7,8 +7,10 @@
   (forward, inverse, potential, McCann interpolation, cost, save/load).
 * Metrics: :func:`l2_uvp`, :func:`cosine_similarity`, :func:`w2` (exact or entropic, via POT),
   :func:`gaussian_map` (closed form) and :func:`bures_map` (the linear baseline from samples).
-* :mod:`gradflow.transport.benchmarks`: known-truth pairs (Gaussian -> Gaussian and a Gaussian mixture
-  pushed through a known strongly convex potential) at any dimension.
+* :mod:`gradflow.transport.benchmarks`: known-truth pairs at any dimension: Gaussian -> Gaussian, and a
+  Gaussian mixture pushed through a known strongly convex potential: input-convex networks made in code
+  ("icnn", after Korotin et al. 2021), a sum of smoothed norms ("smoothed_norm"), or a random mGradNet-M
+  ("mixture", the same family as the default fitted network).
 """
 
 from . import benchmarks

@@ -38,7 +38,7 @@ def test_mixture_true_potential_is_convex():
     assert_monotone(pair.target.psi, x)
 
 
-@pytest.mark.parametrize("name", ["gaussian", "mixture"])
+@pytest.mark.parametrize("name", ["gaussian", "mixture", "smoothed_norm"])  # icnn: test_families.py
 def test_target_variance_and_density(name):
     pair = create_pair(name, 2, seed=0)
     y = pair.sample_target(100_000, torch.Generator().manual_seed(7), dtype=torch.float64)
@@ -53,8 +53,9 @@ def test_target_variance_and_density(name):
 
 
 def test_create_pair_rejects_unknown_names_and_dims():
-    assert list_pairs() == ["gaussian", "mixture"]
-    with pytest.raises(ValueError, match="valid: gaussian, mixture"):
+    assert list_pairs() == ["gaussian", "icnn", "mixture", "smoothed_norm"]
+    with pytest.raises(ValueError, match="valid: gaussian, icnn, mixture, smoothed_norm"):
         create_pair("uniform", 2)
-    with pytest.raises(ValueError, match="dim"):
-        create_pair("gaussian", 0)
+    for name in list_pairs():
+        with pytest.raises(ValueError, match="dim"):
+            create_pair(name, 0)
