@@ -14,7 +14,7 @@ from .._validation import check_choice, check_positive_int
 from ..potentials import MonotonePotential
 from ..train import fit
 from ._map import POTENTIAL_NAMES, OTMap, build_potential
-from ._methods import METHODS, TransportMethod, sum_of_means
+from ._methods import METHODS, PlanRegression, SemiDual, TransportMethod, sum_of_means
 from ._metrics import bures_map, check_samples
 from ._potential import BrenierNet
 
@@ -25,7 +25,7 @@ _FIT_OPTIONS = set(inspect.signature(fit).parameters) - {
     "val_data", "val_loss", "val_grad",
 }
 _MOMENT_SAMPLES = 20_000
-_WHOLE_PLAN = 1024  # method='auto' regresses on one exact plan between data sets up to this size
+_WHOLE_PLAN = 1024  # method='auto' regresses on one exact plan between sample tensors up to this size
 _DEFAULT_VAL_FRACTION = 0.2  # share of a sample tensor's rows held out for validation (SemiDual)
 _MAX_HELD_OUT = 2048  # rows held out per side at most: every evaluation solves a conjugate per held-out point
 _DEFAULT_PATIENCE = 10  # evaluations without a new best held-out objective before stopping
@@ -113,8 +113,9 @@ def _resolve_method(method, source: _Law, target: _Law) -> TransportMethod:
         check_choice(method, "method", {"auto", *METHODS})
         if method == "auto":
             small = [law.samples is not None and law.samples.shape[0] <= _WHOLE_PLAN for law in (source, target)]
-            method = "plan" if all(small) else "dual"
-        method = METHODS[method]()
+            method = PlanRegression(whole_data=True) if all(small) else SemiDual()
+        else:
+            method = METHODS[method]()
     elif not isinstance(method, TransportMethod):
         raise ValueError(f"method must be 'auto', one of {', '.join(sorted(METHODS))} or a TransportMethod "
                          f"(SemiDual, PlanRegression, MongeAmpere), got {type(method).__name__}")
@@ -250,9 +251,9 @@ def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 20
             ``sample(n) -> (n, d)`` tensor, or a ``torch.distributions.Distribution`` over R^d.
         method: a :class:`TransportMethod` (:class:`SemiDual`, :class:`PlanRegression`,
             :class:`MongeAmpere`, configured by their arguments), or a name for one with its defaults:
-            ``"dual"``, ``"plan"``, ``"monge_ampere"``, or ``"auto"``: ``"plan"`` with the whole data sets
-            as one batch (regression on POT's exact plan) when both inputs are tensors of at most 1024
-            samples, ``"dual"`` otherwise.
+            ``"dual"``, ``"plan"``, ``"monge_ampere"``, or ``"auto"``: ``PlanRegression(whole_data=True)``
+            (regression on POT's exact plan between the two sample sets) when both inputs are tensors of at
+            most 1024 samples, ``SemiDual()`` otherwise.
         potential: psi; by default a :class:`BrenierNet` (PSD quadratic + mGradNet-M + 1e-3 ||x||^2 / 2),
             or "mgradnet_c", "mgradnet_m", "icnn", or any :class:`~gradflow.potentials.MonotonePotential`.
         init: ``"bures"`` starts a BrenierNet (and an amortised inverse network) at the Bures map between
@@ -266,8 +267,8 @@ def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 20
             (float32 for distributions).
         options: passed to :func:`gradflow.train.fit` (``scheduler``, ``grad_clip``, ``eval_every``,
             ``early_stopping``, ``checkpoint_dir``, ``history_path``, ``callbacks``, ...; not ``val_data``,
-            ``val_loss``, ``val_grad``, which are set here). ``scheduler="cosine"`` decays the learning rate
-            to 1% over ``steps``.
+            ``val_loss``, ``val_grad``, which are set here). ``scheduler`` defaults to ``"cosine"``: the
+            learning rate decays to 1% over ``steps`` (``scheduler=None`` keeps it constant).
 
     Held-out validation: the semi-dual on N samples per side overfits the empirical measures, the more so
     the fewer samples per dimension. So m = min(2048, max(1, round(val_fraction * N))) of each tensor's rows
@@ -303,9 +304,7 @@ def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 20
         raise ValueError(f"source and target must have the same dimension, got {src.dim} and {tgt.dim}")
     dtype = src.dtype if dtype is None else dtype
     src.dtype = tgt.dtype = dtype
-    whole_plan = method == "auto"
     method = _resolve_method(method, src, tgt)
-    whole_plan = whole_plan and method.name == "plan"
     unknown = sorted(set(options) - _FIT_OPTIONS)
     if unknown:
         raise ValueError(
@@ -328,12 +327,10 @@ def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 20
             if isinstance(psi, BrenierNet):
                 psi.init_affine(*affine)
         model = method.setup(psi, affine)
-    if batch_size is None and whole_plan:
-        batch_size = max(src.samples.shape[0], tgt.samples.shape[0])
     batch = batch_size or method.batch_size
 
     start = time.perf_counter()
-    if options.get("scheduler") == "cosine":
+    if options.setdefault("scheduler", "cosine") == "cosine":
         options["scheduler"] = _cosine(steps)
     if held_out is not None:
         selection = _HeldOutSelection(method.held_out_terms)

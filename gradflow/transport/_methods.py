@@ -15,14 +15,14 @@ from torch import nn
 
 from .._validation import check_choice
 from ..potentials import MonotonePotential
-from ._conjugate import DENSE_NEWTON_MAX_DIM, Amortized, AmortizedConjugate, Conjugate, DenseNewton, NewtonCG
+from ._conjugate import Amortized, AmortizedConjugate, Conjugate, DenseNewton, NewtonCG
 from ._metrics import sinkhorn_plan
 from ._potential import BrenierNet
 
 __all__ = ["CONJUGATES", "METHODS", "MongeAmpere", "PlanRegression", "SemiDual",
            "TransportMethod", "amortized_inverse_net", "sum_of_means"]
 
-#: conjugate solver names accepted by :class:`SemiDual` (besides ``"auto"`` and :class:`Conjugate` objects)
+#: conjugate solver names accepted by :class:`SemiDual` (besides :class:`Conjugate` objects)
 CONJUGATES = {"newton": DenseNewton, "newton_cg": NewtonCG, "amortized": Amortized}
 _HELD_OUT_ITERS = 50  # conjugate iterations at most for the held-out objective (it stops at the tolerance)
 
@@ -86,7 +86,8 @@ class TransportMethod:
         return module, None
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("source", "target"))
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                         if k not in ("source", "target") and not k.startswith("_"))
         return f"{type(self).__name__}({args})"
 
 
@@ -104,11 +105,12 @@ class SemiDual(TransportMethod):
         min over convex psi of  E_P[psi(x)] + E_Q[psi*(y)],   psi*(y) = <x*, y> - psi(x*),  grad psi(x*) = y,
 
     unbiased when x* is exact (the network is strongly convex, hence invertible). ``conjugate`` finds x*:
-    a :class:`Conjugate` (:class:`DenseNewton`, :class:`NewtonCG`, :class:`Amortized`), one of their names
-    ``"newton"``, ``"newton_cg"``, ``"amortized"`` (default settings), or ``"auto"``: dense Newton up to
-    d = 16, amortised above. The held-out objective is the same semi-dual with x* solved to tolerance
-    (up to 50 iterations) by the training solver: an unconverged x* underestimates psi*(y), which would
-    make weights on which the solver fails look best.
+    a :class:`Conjugate` (:class:`DenseNewton`, :class:`NewtonCG`, :class:`Amortized`) or one of their names
+    ``"newton"``, ``"newton_cg"``, ``"amortized"`` (default settings; the default is ``Amortized()``: a
+    network predicts x*, which a few dense (d <= 16) or matrix-free Newton steps refine). The held-out
+    objective is the same semi-dual with x* solved to tolerance (up to 50 iterations) by the training
+    solver: an unconverged x* underestimates psi*(y), which would make weights on which the solver fails
+    look best.
 
     Example:
         >>> SemiDual(conjugate=NewtonCG(max_iter=10))
@@ -118,20 +120,13 @@ class SemiDual(TransportMethod):
     name = "dual"
     validates_samples = True
 
-    def __init__(self, conjugate: Conjugate | str = "auto"):
+    def __init__(self, conjugate: Conjugate | str = "amortized"):
         if isinstance(conjugate, str):
-            conjugate = check_choice(conjugate, "conjugate", {"auto", *CONJUGATES})
-            conjugate = conjugate if conjugate == "auto" else CONJUGATES[conjugate]()
+            conjugate = CONJUGATES[check_choice(conjugate, "conjugate", CONJUGATES)]()
         elif not isinstance(conjugate, Conjugate):
-            raise ValueError(f"conjugate must be 'auto', one of {', '.join(CONJUGATES)} or a Conjugate "
+            raise ValueError(f"conjugate must be one of {', '.join(CONJUGATES)} or a Conjugate "
                              f"(DenseNewton, NewtonCG, Amortized), got {type(conjugate).__name__}")
         self.conjugate = conjugate
-
-    def bind(self, source, target) -> SemiDual:
-        bound = super().bind(source, target)
-        if bound.conjugate == "auto":
-            bound.conjugate = DenseNewton() if source.dim <= DENSE_NEWTON_MAX_DIM else Amortized()
-        return bound
 
     @property
     def lr(self) -> float:
@@ -177,24 +172,36 @@ class SemiDual(TransportMethod):
 
 
 class PlanRegression(TransportMethod):
-    r"""Regress T(x_i) on the barycentric projection sum_j P_ij y_j / sum_j P_ij of the OT plan P between a
-    batch of P and a batch of Q: exact (``plan="exact"``, POT ``ot.emd``) or entropic (``plan="entropic"``,
-    log-domain Sinkhorn with ``reg`` relative to the mean cost). Fast per step and an out-of-sample map;
-    the minibatch plan is biased (less so with larger batches), and the regression learns E[matched y | x],
-    a contraction of the optimal map, so its inverse is poor: prefer :class:`SemiDual` when it matters.
+    r"""Regress T(x_i) on the barycentric projection sum_j P_ij y_j / sum_j P_ij of an OT plan P between samples
+    of P and Q: exact (``plan="exact"``, POT ``ot.emd``) or entropic (``plan="entropic"``, log-domain Sinkhorn
+    with ``reg`` relative to the mean cost). With ``whole_data=True`` (sample tensors on both sides) one plan
+    between all training samples is solved once (O(N M) memory, network simplex time) and the steps regress
+    on minibatches of its projections; otherwise every step solves the plan between its two batches, which
+    is biased (less so with larger batches). An out-of-sample map, fast per step, but the regression learns
+    E[matched y | x], a contraction of the optimal map, so its inverse is poor: prefer :class:`SemiDual`
+    when it matters.
 
     Example:
         >>> PlanRegression(plan="entropic", reg=0.1)
-        PlanRegression(plan='entropic', reg=0.1)
+        PlanRegression(plan='entropic', reg=0.1, whole_data=False)
     """
 
     name = "plan"
 
-    def __init__(self, plan: str = "exact", reg: float = 0.05):
+    def __init__(self, plan: str = "exact", reg: float = 0.05, whole_data: bool = False):
         self.plan = check_choice(plan, "plan", {"exact", "entropic"})
         if isinstance(reg, bool) or not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg > 0):
             raise ValueError(f"reg must be a finite number > 0, got {reg!r}")
-        self.reg = float(reg)
+        if not isinstance(whole_data, bool):
+            raise ValueError(f"whole_data must be True or False, got {whole_data!r}")
+        self.reg, self.whole_data = float(reg), whole_data
+
+    def bind(self, source, target) -> PlanRegression:
+        if self.whole_data and (source.samples is None or target.samples is None):
+            raise ValueError("PlanRegression(whole_data=True) needs sample tensors as source and target")
+        bound = super().bind(source, target)
+        bound._matched = None
+        return bound
 
     def _targets(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -209,8 +216,23 @@ class PlanRegression(TransportMethod):
                 P = sinkhorn_plan(cost, self.reg)
             return ((P @ y.double()) / P.sum(1, keepdim=True)).to(y.dtype)
 
+    def draw(self, n, generator):
+        if not self.whole_data:
+            return super().draw(n, generator)
+        if self._matched is None:  # after fit_ot_map has held its validation rows out
+            x = self.source.samples.to(self.source.dtype)
+            self._matched = x, self._targets(x, self.target.samples.to(self.target.dtype))
+        x, targets = self._matched
+        rows = torch.randperm(len(x), generator=generator)[:n].to(x.device)
+        return x[rows], targets[rows]
+
     def terms(self, module, batch):
         """||T(x_i) - barycentric target_i||^2, (N,), and an empty (0,)."""
+        x, y = batch
+        targets = y if self.whole_data else self._targets(x, y)
+        return (module(x) - targets).square().sum(-1), x.new_zeros(0)
+
+    def held_out_terms(self, module, batch):
         x, y = batch
         return (module(x) - self._targets(x, y)).square().sum(-1), x.new_zeros(0)
 

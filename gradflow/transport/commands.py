@@ -34,7 +34,7 @@ def _transport(args) -> int:
     if args.conjugate is not None and args.method not in ("auto", "dual"):
         raise ValueError(f"--conjugate applies to --method dual, got --method {args.method}")
     method = args.method if args.conjugate is None else SemiDual(conjugate=args.conjugate)
-    options = {} if args.scheduler is None else {"scheduler": args.scheduler}
+    options = {"scheduler": None if args.scheduler == "none" else args.scheduler}
     T = fit_ot_map(x, y, method=method, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                    max_time=args.max_time, seed=args.seed, device=args.device, history_path=out / "history.jsonl",
                    **options)
@@ -72,17 +72,26 @@ def register(commands, common_options) -> None:
     from ..cli import positive_int
     from ._methods import CONJUGATES, METHODS
 
-    parser = commands.add_parser("transport", help="fit an optimal transport map between two sample files")
+    parser = commands.add_parser("transport", help="fit an optimal transport map between two sample files",
+                                 description="Fit the optimal transport map between two (N, d) .npy sample files "
+                                 "as the gradient of a convex network; runs on one CPU thread unless --threads.")
     common_options(parser, "transport-out")
+    parser.set_defaults(threads=1)  # small networks: one thread is fastest, and immune to a busy machine
     parser.add_argument("--source", required=True, help="source samples, an (N, d) .npy array")
     parser.add_argument("--target", required=True, help="target samples, an (M, d) .npy array")
-    parser.add_argument("--method", choices=["auto", *sorted(METHODS)], default="auto")
-    parser.add_argument("--steps", type=positive_int, default=2000)
-    parser.add_argument("--batch-size", type=positive_int, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: per method)")
-    parser.add_argument("--conjugate", choices=["auto", *sorted(CONJUGATES)], default=None,
-                        help="conjugate solver of the semi-dual (implies --method dual; auto: dense Newton up to d=16, "
-                        "amortized above)")
-    parser.add_argument("--scheduler", choices=["cosine"], default=None,
-                        help="cosine: decay the learning rate over the step or --max-time budget")
+    parser.add_argument("--method", choices=["auto", *sorted(METHODS)], default="auto",
+                        help="auto (default): regression on the exact plan between the two sets when both have "
+                        "at most 1024 points, else the semi-dual (dual)")
+    parser.add_argument("--steps", type=positive_int, default=2000,
+                        help="optimizer steps at most; held-out early stopping may end the fit sooner (default: "
+                        "2000)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="samples per side and step (default: 512)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: 1e-2; 1e-3 for monge_ampere)")
+    parser.add_argument("--conjugate", choices=sorted(CONJUGATES), default=None,
+                        help="conjugate solver of the semi-dual (implies --method dual; default: amortized, a "
+                        "network's prediction refined by a few Newton steps)")
+    parser.add_argument("--scheduler", choices=["cosine", "none"], default="cosine",
+                        help="learning-rate schedule: cosine decays it to 1%% over --steps (default: cosine)")
     parser.set_defaults(run=_transport)

@@ -88,7 +88,8 @@ def amortized_fit():
     pair = create_pair("mixture", 3, seed=0)
     g = torch.Generator().manual_seed(0)
     x, y, x_test = pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(2000, g)
-    T = fit_ot_map(x, y, method=SemiDual(conjugate="amortized"), steps=150, seed=0, **FAST)
+    # a short run at a constant learning rate: the default cosine decay would halve the progress of 150 steps
+    T = fit_ot_map(x, y, method=SemiDual(conjugate="amortized"), steps=150, scheduler=None, seed=0, **FAST)
     return pair, x_test, T
 
 
@@ -133,7 +134,7 @@ _X = torch.randn(50, 2)
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: SemiDual(conjugate="lbfgs"), "valid: amortized, auto, newton, newton_cg"),
+        (lambda: SemiDual(conjugate="lbfgs"), "valid: amortized, newton, newton_cg"),
         (lambda: SemiDual(conjugate=torch.nn.Linear(2, 2)), "a Conjugate"),
         (lambda: Amortized(loss="l1"), "valid: cycle, objective, regression"),
         (lambda: Amortized(max_iter=0), "needs max_iter >= 1"),

@@ -32,7 +32,7 @@ def test_dual_learns_the_gaussian_map_from_scratch(gaussian2):
     # no Bures start: the network itself must learn the map
     pair, x, y, x_test = gaussian2
     identity = l2_uvp(lambda z: z, pair.true_map, x_test, pair.target_var)
-    T = fit_ot_map(x, y, method="dual", init="none", steps=250, batch_size=256, seed=0, **FAST)
+    T = fit_ot_map(x, y, method="dual", init="none", steps=250, batch_size=256, scheduler=None, seed=0, **FAST)
     with torch.no_grad():
         assert l2_uvp(T, pair.true_map, x_test, pair.target_var) < min(1.0, identity / 500)
 
@@ -173,9 +173,30 @@ def test_bad_method_settings_raise(make, match):
 def test_a_method_object_is_reusable_across_dimensions():
     from gradflow.transport import SemiDual
 
-    method = SemiDual()  # conjugate="auto" is resolved per fit, never stored
+    method = SemiDual()  # each fit binds a copy: the object keeps no state of a fit
     for d in (2, 20):
         x = torch.randn(64, d)
         T = fit_ot_map(x, x + 1, method=method, steps=1, val_fraction=0, **FAST)
-        assert T.method == "dual" and (T.inverse_net is not None) == (d > 16)
-    assert method.conjugate == "auto"
+        assert T.method == "dual" and T.inverse_net is not None and T.inverse_net.dim == d
+    assert not hasattr(method, "source")
+
+
+def test_whole_data_plan_is_solved_once_and_regressed_on_in_minibatches(monkeypatch):
+    import ot as pot
+
+    calls, emd = [], pot.emd
+
+    def counting_emd(a, b, M, **kwargs):
+        calls.append(M.shape)
+        return emd(a, b, M, **kwargs)
+
+    monkeypatch.setattr(pot, "emd", counting_emd)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 2, generator=g, dtype=torch.float64)
+    y = 2 * x.flip(0) + 1  # the optimal map is x -> 2 x + 1
+    T = fit_ot_map(x, y, steps=200, batch_size=64, seed=0, **FAST)  # auto: small tensors
+    assert T.method == "plan" and calls == [(300, 300)]
+    with torch.no_grad():
+        assert float((T(x) - (2 * x + 1)).square().sum(-1).mean() / y.var(0).sum()) < 0.01
+    with pytest.raises(ValueError, match="needs sample tensors"):
+        fit_ot_map(lambda n: torch.randn(n, 2), y, method=PlanRegression(whole_data=True), steps=1, **FAST)
