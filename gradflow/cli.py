@@ -7,6 +7,11 @@ Each domain contributes its subcommands from a ``commands`` module listed in :da
 such a module defines ``register(subparsers, common)``, adding parsers whose ``run`` default is a
 function of the parsed arguments returning the exit status. User mistakes (bad option values, missing or
 unreadable files) print one line and exit with status 2.
+
+Results go to stdout, progress to stderr: the demo writes a line as each section starts and ends, and
+every training run a line with its budget, a tqdm bar on a terminal or else (a log file, ``nohup``,
+CI) a status line every 10 seconds, and a line with its stop reason. ``GRADFLOW_PROGRESS_INTERVAL=60``
+sets the seconds between status lines.
 """
 
 from __future__ import annotations
@@ -64,7 +69,12 @@ def _demo(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gradflow", description="Gradient networks for scientific machine learning.")
+    parser = _Parser(
+        prog="gradflow",
+        description="Gradient networks for scientific machine learning.",
+        epilog="Progress goes to stderr: a bar on a terminal, otherwise a status line every 10 s "
+        "(set GRADFLOW_PROGRESS_INTERVAL=SECONDS to change it).",
+    )
     parser.add_argument("--version", action="version", version=f"gradflow {gradflow.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     demo = commands.add_parser("demo", help="train small models in every domain and write a report")

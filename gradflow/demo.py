@@ -4,6 +4,7 @@ report with figures and a metrics table."""
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 from pathlib import Path
 
@@ -22,13 +23,20 @@ SECTIONS = [
 ]
 
 
+def _say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
 def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 0, max_time: float | None = None,
-             sections=None) -> Path:
+             sections=None, progress: bool = True) -> Path:
     """Run the demo sections (all by default, or those titled in ``sections``) and write
     ``out_dir/report.md`` with figures under ``out_dir/figures``; returns the report's path.
 
     ``quick=True`` trains for a few steps only (seconds; for tests and smoke runs); ``max_time`` caps
-    each training run's wall-clock seconds.
+    each training run's wall-clock seconds. ``progress=True`` writes a line to stderr when the demo
+    starts (its settings and sections), when each section starts and ends (its name and seconds; or
+    that it failed, and with which exception) and when all are done, so a run into a log file is never
+    silent for longer than a section; ``progress=False`` writes nothing.
     """
     chosen = [s for s in SECTIONS if sections is None or s[0] in sections]
     if sections is not None and len(chosen) != len(set(sections)):
@@ -36,12 +44,28 @@ def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 
         raise ValueError(f"unknown demo section in {sorted(sections)}; valid: {valid}")
     report = Report(out_dir, "gradflow demo report")
     timings = []
-    for title, target in chosen:
+    if progress:
+        _say(f"{len(chosen)} sections ({', '.join(title for title, _ in chosen)}); "
+             f"quick={quick}, device={device}, seed={seed}, max_time={max_time}")
+    begin = time.perf_counter()
+    for number, (title, target) in enumerate(chosen, 1):
         module, function = target.split(":")
+        tag = f"[{number}/{len(chosen)}] {title}"
+        if progress:
+            _say(f"{tag}: started")
         start = time.perf_counter()
-        getattr(importlib.import_module(module), function)(report, quick=quick, device=device, seed=seed,
-                                                                  max_time=max_time)
+        try:
+            getattr(importlib.import_module(module), function)(report, quick=quick, device=device, seed=seed,
+                                                                      max_time=max_time)
+        except BaseException as err:
+            if progress:
+                _say(f"{tag}: failed after {time.perf_counter() - start:.1f}s ({type(err).__name__})")
+            raise
         timings.append([title, time.perf_counter() - start])
+        if progress:
+            _say(f"{tag}: done in {timings[-1][1]:.1f}s")
+    if progress:
+        _say(f"all {len(chosen)} sections done in {time.perf_counter() - begin:.1f}s")
     report.heading("Run")
     report.text(f"quick={quick}, device={device}, seed={seed}, max_time={max_time}")
     report.table(["section", "seconds"], timings)

@@ -1,12 +1,15 @@
 """The gradflow command: version, demo report, fit-field outputs and resume, one-line user errors."""
 
 import json
+import re
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
 
+import gradflow.demo
 from gradflow import __version__
 from gradflow.cli import main
 
@@ -20,8 +23,15 @@ def test_version():
     assert out.returncode == 0 and out.stdout.strip() == f"gradflow {__version__}"
 
 
-def test_demo_quick_writes_a_report_with_figures(tmp_path):
+def test_demo_quick_writes_a_report_with_figures(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.endswith(f"report written to {tmp_path / 'report.md'}\n")  # stdout: the result
+    n = len(gradflow.demo.SECTIONS)
+    for number, (title, _) in enumerate(gradflow.demo.SECTIONS, 1):  # never silent off a terminal
+        assert f"demo: [{number}/{n}] {title}: started\n" in captured.err
+        assert re.search(rf"demo: \[{number}/{n}\] {title}: done in \d+\.\ds\n", captured.err)
+    assert re.search(rf"demo: all {n} sections done in \d+\.\ds\n", captured.err)
     report = (tmp_path / "report.md").read_text()
     assert "## Summary" in report and "Gradient fields" in report
     images = sorted((tmp_path / "figures").glob("*.png"))
@@ -29,6 +39,45 @@ def test_demo_quick_writes_a_report_with_figures(tmp_path):
     for image in images:
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"figures/{image.name}" in report
+
+
+def _fake_sections(monkeypatch):
+    """Replace the demo's sections by two instant ones, the second failing unless ``quick``."""
+
+    def ok_section(report, **options):
+        report.heading("Fake")
+        report.metric("fake", "options", str(sorted(options)))
+
+    def fragile_section(report, *, quick, **options):
+        if not quick:
+            raise RuntimeError("boom")
+
+    module = types.ModuleType("fake_demo_sections")
+    module.ok_section, module.fragile_section = ok_section, fragile_section
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    sections = [("fine", f"{module.__name__}:ok_section"), ("fragile", f"{module.__name__}:fragile_section")]
+    monkeypatch.setattr(gradflow.demo, "SECTIONS", sections)
+
+
+def test_demo_prints_a_line_as_each_section_starts_and_ends(tmp_path, capsys, monkeypatch):
+    _fake_sections(monkeypatch)
+    path = gradflow.demo.run_demo(tmp_path, quick=True, device="cpu")
+    assert path.read_text().count("| fake | options |") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "demo: 2 sections (fine, fragile); quick=True, device=cpu, seed=0, max_time=None"
+    assert lines[1] == "demo: [1/2] fine: started" and re.fullmatch(r"demo: \[1/2\] fine: done in \d+\.\ds", lines[2])
+    assert lines[3] == "demo: [2/2] fragile: started"
+    assert re.fullmatch(r"demo: \[2/2\] fragile: done in \d+\.\ds", lines[4])
+    assert re.fullmatch(r"demo: all 2 sections done in \d+\.\ds", lines[5]) and len(lines) == 6
+
+    with pytest.raises(RuntimeError, match="boom"):
+        gradflow.demo.run_demo(tmp_path, quick=False, device="cpu")
+    assert re.fullmatch(r"demo: \[2/2\] fragile: failed after \d+\.\ds \(RuntimeError\)",
+                        capsys.readouterr().err.splitlines()[-1])
+
+    gradflow.demo.run_demo(tmp_path, quick=True, device="cpu", progress=False)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
 
 
 def test_fit_field_writes_model_metrics_report_and_resumes(tmp_path):

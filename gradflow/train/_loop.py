@@ -20,7 +20,7 @@ from ._device import deterministic_algorithms, get_rng_state, preserved_rng_stat
 from ._distributed import setup_distributed
 from ._fingerprint import fingerprint_differences, run_fingerprint
 from ._optim import is_plateau, make_optimizer, make_scheduler
-from ._report import DeferredInterrupt, Reporter
+from ._report import DeferredInterrupt, Reporter, format_duration, resolve_interval
 
 __all__ = ["FitResult", "TrainingError", "fit"]
 
@@ -88,6 +88,7 @@ class _Options:
     device: object
     amp: bool
     progress: bool
+    progress_interval: float | None
     history_path: object
     callbacks: Sequence[Callable]
 
@@ -121,6 +122,7 @@ def fit(
     device="auto",
     amp: bool = False,
     progress: bool = True,
+    progress_interval: float | None = None,
     history_path=None,
     callbacks: Sequence[Callable] = (),
 ) -> FitResult:
@@ -183,8 +185,16 @@ def fit(
     (see :func:`seed_everything`) and restores the caller's generator states (``random``, NumPy,
     torch CPU and, if initialised, CUDA) when it returns or raises; ``deterministic=True`` enables
     deterministic algorithms (warn-only) for the duration of the call. ``device`` is resolved by
-    :func:`resolve_device`; the model is moved there and trained in place. ``progress`` shows a tqdm
-    bar on a TTY. ``history_path`` (a file) receives the history as JSON lines. ``checkpoint_dir``
+    :func:`resolve_device`; the model is moved there and trained in place.
+
+    Progress: ``progress=True`` writes a first line with the budget (steps, epochs, batch size,
+    ``max_time``, device) and a last line with the stop reason to stderr; in between, a tqdm bar if
+    stderr is a terminal, otherwise (log file, ``nohup``, CI) one status line at most every
+    ``progress_interval`` seconds (default: ``$GRADFLOW_PROGRESS_INTERVAL``, else 10) with step/total,
+    loss, validation loss, learning rate, steps/s, elapsed time and ETA. Only rank 0 writes.
+    ``progress=False`` writes nothing.
+
+    Files: ``history_path`` (a file) receives the history as JSON lines. ``checkpoint_dir``
     and ``history_path`` are checked before training: an existing path of the wrong kind (a file for
     ``checkpoint_dir``, a directory for ``history_path``) or a file in the way of creating them
     raises ValueError. Each callback is called after every step with a dict holding
@@ -248,6 +258,7 @@ def _check_options(model, loss, o: _Options) -> None:
         ("lr", o.lr, None),
         ("grad_clip", o.grad_clip, None),
         ("max_time", o.max_time, None),
+        ("progress_interval", o.progress_interval, None),
         ("weight_decay", o.weight_decay, 0.0),
     ):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
@@ -333,6 +344,7 @@ class _Trainer:
         if is_plateau(self.scheduler) and self.val_source is None:
             raise ValueError("a ReduceLROnPlateau ('plateau') scheduler needs val_data")
         self.fingerprint = None if o.checkpoint_dir is None else self._fingerprint()
+        self.progress_interval = resolve_interval(o.progress_interval) if o.progress else None
 
         # Everything above only validated; from here on global state changes.
         seed_everything(o.seed + dist.rank)
@@ -569,6 +581,24 @@ class _Trainer:
         reporter.log(entry)
         self.loss_sum, self.loss_count = 0.0, 0
 
+    def _budget(self) -> str:
+        """The first progress line: what this run will do, and on what."""
+        text = f"{self.total} steps"
+        per_epoch = getattr(self.source, "batches_per_epoch", None)
+        if self.o.epochs is not None:
+            text += f" ({self.o.epochs} epochs of {per_epoch} batches)"
+        batch_size = getattr(self.source, "batch_size", None)
+        if batch_size is not None:
+            text += f", batch size {batch_size}"
+        if self.o.max_time is not None:
+            text += f", max_time {format_duration(self.o.max_time)}"
+        text += f", device {self.device}"
+        if self.dist.world_size > 1:
+            text += f", {self.dist.world_size} processes"
+        if self.step:
+            text += f", resuming at step {self.step}"
+        return text
+
     def _initial_stop(self) -> str | None:
         if self.step >= self.total:
             return "completed"
@@ -581,15 +611,23 @@ class _Trainer:
         was_training = self.model.training
         self.model.train()
         reporter = Reporter(
-            self.o.progress, self.total, self.step, self.o.history_path, self.history, write=self.dist.is_main
+            self.o.progress,
+            self.total,
+            self.step,
+            self.o.history_path,
+            self.history,
+            write=self.dist.is_main,
+            interval=self.progress_interval,
+            budget=self._budget(),
+            lr=lambda: float(self.optimizer.param_groups[0]["lr"]),
+            max_time=self.o.max_time,
         )
-        stop = self._initial_stop()
+        stop, ended = self._initial_stop(), None
         try:
             while stop is None:
                 epoch = self.source.epoch
                 loss, interrupted, timed_out = self._train_step()
                 self.loss_sum, self.loss_count = self.loss_sum + loss, self.loss_count + 1
-                reporter.advance()
                 stop = "completed" if self.step >= self.total else "max_time" if timed_out else None
                 val = None
                 if self.val_source is not None and (stop is not None or self.step % self.eval_every == 0):
@@ -599,6 +637,7 @@ class _Trainer:
                         stop = "early_stopping"
                 if stop is not None or val is not None or self.step % self.log_every == 0:
                     self._log(reporter, epoch, val)
+                reporter.advance(loss, val, final=stop is not None)  # after evaluating: the line shows val
                 for callback in self.o.callbacks:
                     callback(
                         {
@@ -617,8 +656,16 @@ class _Trainer:
                     self._save_last()
                 if interrupted:
                     raise KeyboardInterrupt(f"training interrupted at step {self.step}; state saved to {self.dir}")
+            ended = stop
+        except KeyboardInterrupt:
+            ended = "interrupted"
+            raise
+        except BaseException as err:
+            ended = type(err).__name__
+            raise
         finally:
-            reporter.close()
+            best = "" if self.best is None else f"best val {self.best['val_loss']:.4g} at step {self.best['step']}"
+            reporter.close(ended, best, step=self.step)
         if self.best is not None:
             self.model.load_state_dict(self.best["model"])
         else:
