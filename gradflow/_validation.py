@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-__all__ = ["check_choice", "check_field_input", "check_finite", "check_positive_int"]
+__all__ = [
+    "check_choice",
+    "check_field_input",
+    "check_finite",
+    "check_float_dtype",
+    "check_number",
+    "check_positive_int",
+]
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
@@ -51,3 +60,39 @@ def check_field_input(x, dim: int, reference: torch.Tensor | None = None, name: 
                 "move one of them"
             )
     check_finite(x, name)
+
+
+def check_number(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+                 strict: bool = False) -> float:
+    """Return ``value`` as a finite float, or raise ValueError naming ``name`` and the expected range.
+
+    ``minimum`` is a lower bound (exclusive when ``strict``, inclusive otherwise), ``maximum`` an inclusive
+    upper bound. NaN, inf, booleans and non-numbers are rejected.
+    """
+    bounds = []
+    if minimum is not None:
+        bounds.append(f"{'>' if strict else '>='} {minimum:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    expected = f"a finite number{' ' + ' and '.join(bounds) if bounds else ''}"
+    if isinstance(value, (bool, complex, str, bytes)):
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be {expected}, got {value!r}") from None
+    ok = math.isfinite(number)
+    if ok and minimum is not None:
+        ok = number > minimum if strict else number >= minimum
+    if ok and maximum is not None:
+        ok = number <= maximum
+    if not ok:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return number
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """Raise ValueError unless ``dtype`` is torch.float32 or torch.float64 (the dtypes gradflow computes in)."""
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name} must be torch.float32 or torch.float64, got {dtype!r}")
+    return dtype

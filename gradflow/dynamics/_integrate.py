@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_finite, check_positive_int
+from .._validation import check_choice, check_finite, check_number, check_positive_int
 from ..potentials import ConvergenceError
 
 __all__ = ["SPLITTING_METHODS", "TORCHDIFFEQ_METHODS", "SplittingTableau", "list_methods", "odeint"]
@@ -64,6 +64,7 @@ SPLITTING_METHODS = {
 }
 _IMPLICIT_METHODS = ("implicit_midpoint",)
 _IMPLICIT_SOLVERS = ("newton", "fixed_point")
+_RTOL, _ATOL = 1e-7, 1e-9  # odeint's default tolerances
 
 
 def list_methods() -> list[str]:
@@ -124,7 +125,65 @@ def _check_state_and_time(z0, t) -> torch.Tensor:
     return t
 
 
-def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 1e-7, atol: float = 1e-9,
+def _torchdiffeq_options(method: str) -> frozenset[str] | None:
+    """The option names torchdiffeq's solver for ``method`` takes (read from its constructors' signatures;
+    None if torchdiffeq's internals cannot be inspected, in which case options are passed unchecked)."""
+    try:
+        from torchdiffeq._impl.odeint import SOLVERS
+    except ImportError:  # pragma: no cover - a torchdiffeq without this layout
+        return None
+    names = {"norm"}  # torchdiffeq's odeint consumes it for every method
+    for cls in SOLVERS[method].__mro__:
+        init = vars(cls).get("__init__")
+        if init is None:
+            continue
+        names.update(p.name for p in inspect.signature(init).parameters.values()
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return frozenset(names - {"self", "func", "y0", "rtol", "atol"})
+
+
+def _check_tolerance(value, name: str) -> None:
+    try:
+        tensor = torch.as_tensor(value, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+    if isinstance(value, bool) or tensor.numel() == 0 or not bool((torch.isfinite(tensor) & (tensor >= 0)).all()):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _check_arguments(method, rtol, atol, step_size, options) -> None:
+    """Validate the solver arguments of :func:`odeint` (everything but the field, state and times)."""
+    check_choice(method, "method", list_methods())
+    _check_tolerance(rtol, "rtol")
+    _check_tolerance(atol, "atol")
+    if not bool(torch.as_tensor(rtol, dtype=torch.float64).any() | torch.as_tensor(atol, dtype=torch.float64).any()):
+        raise ValueError("rtol and atol cannot both be 0 (the adaptive step size would have no error target)")
+    if step_size is not None:
+        check_number(step_size, "step_size", minimum=0.0, strict=True)
+    if method in TORCHDIFFEQ_METHODS:
+        valid = _torchdiffeq_options(method)
+        if valid is None:
+            return
+        if step_size is not None and "step_size" not in valid:
+            raise ValueError(f"step_size applies to fixed-step methods; {method!r} is adaptive "
+                             f"(its options: {', '.join(sorted(valid))})")
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ValueError(f"unknown options for {method!r}: {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+    elif options:
+        raise ValueError(f"unknown options for {method!r}: {', '.join(sorted(options))}; the symplectic methods "
+                         "take step_size (and implicit_midpoint solver, tol, max_iter) only")
+
+
+def check_odeint_options(method: str, options: dict) -> None:
+    """Validate keyword arguments that a caller will forward to :func:`odeint` with ``method`` (private
+    helper of the training and metric entry points, so that they fail before any work)."""
+    named = ("rtol", "atol", "step_size", "adjoint", "solver", "tol", "max_iter")
+    _check_arguments(method, options.get("rtol", _RTOL), options.get("atol", _ATOL), options.get("step_size"),
+                     {k: v for k, v in options.items() if k not in named})
+
+
+def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = _RTOL, atol: float = _ATOL,
            step_size: float | None = None, adjoint: bool = False, solver: str = "newton", tol: float | None = None,
            max_iter: int = 50, **options) -> torch.Tensor:
     r"""Integrate dz/dt = f(z) (or f(t, z)) from z(t[0]) = z0 and return z at every time in ``t``.
@@ -148,12 +207,15 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
               ``tol (1 + |z1|_inf)`` (``tol``: 1e-6 for float32, 1e-12 for float64), else
               :class:`~gradflow.potentials.ConvergenceError` after ``max_iter`` iterations. Gradients
               (when enabled) follow the implicit function theorem: one Newton correction at the solution.
-        rtol, atol: tolerances of torchdiffeq's adaptive methods.
+        rtol, atol: tolerances of torchdiffeq's adaptive methods: finite, >= 0, not both 0 (checked for
+            every method).
         step_size: largest internal step of the fixed-step methods (torchdiffeq's fixed-grid ones and
-            the symplectic ones); default: the spacing of ``t``.
+            the symplectic ones), a finite number > 0; default: the spacing of ``t``. Passing it to an
+            adaptive method raises ValueError (use ``first_step`` / ``max_step``).
         adjoint: integrate the backward pass with torchdiffeq's adjoint method (torchdiffeq methods only;
             pass an ``nn.Module`` field so that its parameters receive gradients).
-        options: further torchdiffeq options (e.g. ``first_step``, ``max_num_steps``).
+        options: further options of the torchdiffeq solver (e.g. ``first_step``, ``max_num_steps``); a name
+            the chosen solver does not take raises ValueError listing those it does.
 
     Returns:
         (len(t), \*z0.shape) tensor, differentiable with respect to z0 and the field's parameters.
@@ -164,11 +226,9 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
         >>> z.shape, bool((z[-1] - z[0]).abs().max() < 1e-2)
         (torch.Size([50, 2]), True)
     """
-    check_choice(method, "method", list_methods())
+    _check_arguments(method, rtol, atol, step_size, options)
     t = _check_state_and_time(z0, t)
     func = _TimeField(field)
-    if step_size is not None and not (step_size > 0 and math.isfinite(step_size)):
-        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
     if method in TORCHDIFFEQ_METHODS:
         import torchdiffeq
 
@@ -180,8 +240,6 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
         return torchdiffeq.odeint(func, z0, t, **kwargs)
     if adjoint:
         raise ValueError(f"adjoint=True needs a torchdiffeq method; {method!r} is differentiated by backprop")
-    if options:
-        raise ValueError(f"unknown options for {method!r}: {', '.join(sorted(options))}")
     if method in SPLITTING_METHODS:
         step = _splitting_step(SPLITTING_METHODS[method])
     else:

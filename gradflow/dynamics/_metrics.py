@@ -7,16 +7,28 @@ import math
 
 import torch
 
-from .._validation import check_field_input
-from ._integrate import odeint
+from .._validation import check_field_input, check_number
+from ._integrate import _TimeField, check_odeint_options, odeint
 from ._systems import HamiltonianSystem, TrajectoryData
 
 __all__ = ["derivative_mse", "energy_drift", "error_db", "rollout_metrics"]
 
 
 def error_db(mse: float) -> float:
-    """10 log10(mse): the error in decibels used by the GradNets paper (-inf for 0)."""
-    return 10.0 * math.log10(mse) if mse > 0 else -math.inf
+    """10 log10(mse): the error in decibels used by the GradNets paper (lower is better).
+
+    ``mse`` must be a finite number >= 0. A zero error is a perfect score and gives -inf; a negative,
+    NaN or infinite ``mse`` (a bug, or a model that blew up) raises ValueError instead of being
+    reported as a score.
+
+    Example:
+        >>> error_db(1e-3)
+        -30.0
+    """
+    if isinstance(mse, torch.Tensor) and mse.numel() == 1:
+        mse = mse.item()
+    value = check_number(mse, "mse (a mean squared error)", minimum=0.0)
+    return 10.0 * math.log10(value) if value > 0 else -math.inf
 
 
 def derivative_mse(model, data: TrajectoryData) -> float:
@@ -46,16 +58,33 @@ def rollout_metrics(model, system: HamiltonianSystem, z0: torch.Tensor, t: torch
     Returns a dict with ``state_mse`` (mean over times, trajectories and coordinates of the squared state
     error), ``energy_mse`` (mean of (H(z_model) - H(z_true))^2 under the true H, HNN's energy metric),
     ``energy_drift`` (mean over trajectories of the largest |H(z_model(t)) - H(z0)| / |H(z0)|) and the
-    trajectories ``model_trajectory``, ``true_trajectory`` ((T, B, 2n)). A rollout that fails (blows up)
-    gives inf errors.
+    trajectories ``model_trajectory``, ``true_trajectory`` ((T, B, 2n)).
+
+    Every argument is checked first: an unknown ``method``, a bad tolerance, step size or option, or a
+    model that does not map the system's states (..., 2n) to (..., 2n) raises ValueError. Only a rollout
+    of a valid model that fails along the way (blows up, the adaptive step underflows, the implicit
+    solver does not converge) gives inf errors.
     """
     if not isinstance(system, HamiltonianSystem):
         raise ValueError(f"system must be a HamiltonianSystem, got {type(system).__name__}")
     check_field_input(z0, system.dim, name="z0")
+    check_odeint_options(method, {"rtol": rtol, "atol": atol, **options})
+    if not callable(model):
+        raise ValueError(f"model must be a vector field (an nn.Module or callable), got {type(model).__name__}")
     z0 = z0.detach().to(torch.float64)
     t = torch.as_tensor(t, dtype=torch.float64)
+    model64 = copy.deepcopy(model)
+    if isinstance(model64, torch.nn.Module):
+        model64 = model64.to(torch.float64).eval()
+    try:  # one evaluation at the initial states: the model must act on this system's states
+        with torch.no_grad():
+            _TimeField(model64)(t[0], z0)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"model cannot be evaluated on the system's states of shape {tuple(z0.shape)} "
+                         f"(state size {system.dim}): {err}") from err
+    except ValueError as err:
+        raise ValueError(f"model does not fit the system (state size {system.dim}): {err}") from err
     true = system.simulate(z0, t)
-    model64 = copy.deepcopy(model).to(torch.float64).eval()
     try:
         with torch.no_grad():
             predicted = odeint(model64, z0, t, method=method, rtol=rtol, atol=atol, **options)

@@ -9,7 +9,14 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_field_input, check_finite, check_positive_int
+from .._validation import (
+    check_choice,
+    check_field_input,
+    check_finite,
+    check_float_dtype,
+    check_number,
+    check_positive_int,
+)
 
 __all__ = [
     "SYSTEMS",
@@ -194,8 +201,10 @@ class HamiltonianSystem:
         ``n_points`` equally spaced times in ``t_span``; the targets are the exact derivatives at the clean
         states and the observed states get Gaussian noise of std ``noise_std``. The first
         ``round((1 - test_fraction) N)`` trajectories train, the rest test. Unset arguments take
-        :attr:`protocol`'s values; everything is seeded by ``seed``.
+        :attr:`protocol`'s values; everything is seeded by ``seed``. ``dtype`` is the data's dtype,
+        torch.float32 or torch.float64 (the simulation always runs in float64).
         """
+        check_float_dtype(dtype)
         p = self.protocol
         n_trajectories = check_positive_int(p["n_trajectories"] if n_trajectories is None else n_trajectories,
                                             "n_trajectories")
@@ -276,9 +285,8 @@ class MassSpring(HamiltonianSystem):
                                 "test_fraction": 0.5}
 
     def __init__(self, mass: float = 0.5, stiffness: float = 2.0):
-        self.mass, self.stiffness = float(mass), float(stiffness)
-        if not (self.mass > 0 and self.stiffness > 0):
-            raise ValueError(f"mass and stiffness must be > 0, got {mass}, {stiffness}")
+        self.mass = check_number(mass, "mass", minimum=0.0, strict=True)
+        self.stiffness = check_number(stiffness, "stiffness", minimum=0.0, strict=True)
         super().__init__(self._hamiltonian, 2)
 
     def _hamiltonian(self, z):
@@ -300,9 +308,9 @@ class Pendulum(HamiltonianSystem):
                                 "test_fraction": 0.5}
 
     def __init__(self, mass: float = 0.5, length: float = 1.0, gravity: float = 6.0):
-        self.mass, self.length, self.gravity = float(mass), float(length), float(gravity)
-        if not (self.mass > 0 and self.length > 0 and self.gravity >= 0):
-            raise ValueError(f"need mass > 0, length > 0, gravity >= 0, got {mass}, {length}, {gravity}")
+        self.mass = check_number(mass, "mass", minimum=0.0, strict=True)
+        self.length = check_number(length, "length", minimum=0.0, strict=True)
+        self.gravity = check_number(gravity, "gravity", minimum=0.0)
         super().__init__(self._hamiltonian, 2)
 
     def _hamiltonian(self, z):
@@ -327,9 +335,12 @@ class DoublePendulum(HamiltonianSystem):
                 "test_fraction": 0.5}
 
     def __init__(self, masses=(1.0, 1.0), lengths=(1.0, 1.0), gravity: float = 1.0):
-        (self.m1, self.m2), (self.l1, self.l2), self.gravity = map(float, masses), map(float, lengths), float(gravity)
-        if min(self.m1, self.m2, self.l1, self.l2) <= 0 or self.gravity < 0:
-            raise ValueError("masses and lengths must be > 0 and gravity >= 0")
+        for name, pair in (("masses", masses), ("lengths", lengths)):
+            if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                raise ValueError(f"{name} must be a pair of finite numbers > 0, got {pair!r}")
+        self.m1, self.m2 = (check_number(m, "masses", minimum=0.0, strict=True) for m in masses)
+        self.l1, self.l2 = (check_number(length, "lengths", minimum=0.0, strict=True) for length in lengths)
+        self.gravity = check_number(gravity, "gravity", minimum=0.0)
         super().__init__(self._hamiltonian, 4)
 
     def _hamiltonian(self, z):
@@ -440,7 +451,7 @@ class HenonHeiles(HamiltonianSystem):
                 "test_fraction": 0.5}
 
     def __init__(self, coupling: float = 1.0):
-        self.coupling = float(coupling)
+        self.coupling = check_number(coupling, "coupling")
         super().__init__(self._hamiltonian, 4)
 
     def _hamiltonian(self, z):
@@ -473,10 +484,8 @@ class DampedMassSpring(PortHamiltonianSystem):
                                 "test_fraction": 0.5}
 
     def __init__(self, damping: float = 0.1, mass: float = 0.5, stiffness: float = 2.0):
-        if not damping >= 0:
-            raise ValueError(f"damping must be >= 0, got {damping}")
+        self.damping = check_number(damping, "damping", minimum=0.0)
         self.spring = MassSpring(mass, stiffness)
-        self.damping = float(damping)
         super().__init__(self.spring.hamiltonian, 2, torch.diag(torch.tensor([0.0, self.damping])))
 
     def sample_initial_states(self, n, generator):

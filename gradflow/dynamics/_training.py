@@ -6,7 +6,7 @@ import torch
 
 from .._validation import check_positive_int
 from ..train import FitResult, fit
-from ._integrate import odeint
+from ._integrate import check_odeint_options, odeint
 from ._systems import TrajectoryData
 
 __all__ = ["TrajectoryLoss", "derivative_loss", "fit_derivatives", "fit_trajectories", "trajectory_windows"]
@@ -34,6 +34,7 @@ class TrajectoryLoss:
     def __init__(self, t: torch.Tensor, method: str = "rk4", **options):
         if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.numel() < 2:
             raise ValueError("t must be a 1-D tensor of at least 2 times")
+        check_odeint_options(method, options)
         self.t, self.method, self.options = t, method, options
 
     def __call__(self, model, windows: torch.Tensor) -> torch.Tensor:
@@ -91,7 +92,11 @@ def fit_trajectories(model: torch.nn.Module, train: TrajectoryData, val: Traject
     """Trajectory matching: roll the model out over ``horizon`` sample intervals from every observed state
     (:func:`trajectory_windows`) with :func:`odeint` (``method``, ``odeint_options``) and minimise the
     state MSE (:class:`TrajectoryLoss`) with :func:`gradflow.train.fit`. Needs no derivatives, only states.
+    ``batch_size`` windows per step (an integer >= 1, capped at the number of windows), or ``None`` for
+    full batch.
     """
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
     _check_data(train, "train")
     if val is not None:
         _check_data(val, "val")
@@ -100,5 +105,5 @@ def fit_trajectories(model: torch.nn.Module, train: TrajectoryData, val: Traject
     val_windows = None if val is None else trajectory_windows(val, horizon)[0]
     model = model.to(train.states.dtype)
     return fit(model, loss, windows, val_data=val_windows, val_grad=True, steps=steps, lr=lr,
-               batch_size=min(batch_size, len(windows)) if batch_size else None, **fit_options)
+               batch_size=None if batch_size is None else min(batch_size, len(windows)), **fit_options)
 

@@ -11,7 +11,8 @@ Solve y = A x + noise by minimising 1/2 ||A x - y||^2 + lam R(x):
   :func:`select_lam`;
 * :func:`train_prior` (a prior trained as an unrolled denoiser through :func:`gradflow.train.fit`),
   :func:`patch_dataset` from bundled images with a fixed train/test/validation split (:data:`TRAIN_IMAGES`,
-  :data:`TEST_IMAGES`, :data:`VALIDATION_IMAGES`), :func:`psnr` and :func:`ssim`;
+  :data:`TEST_IMAGES`, :data:`VALIDATION_IMAGES`), :func:`psnr` (gradflow's one PSNR, the same function as
+  :func:`gradflow.vision.psnr`: every channel by default) and :func:`ssim`;
 * shipped priors: ``GradNetPrior.pretrained(name)``, :func:`list_pretrained`.
 
 Example:

@@ -1,38 +1,28 @@
-"""Image quality metrics: PSNR and SSIM per image (private)."""
+"""Image quality metrics: PSNR (gradflow's one PSNR, shared with gradflow.vision) and SSIM per image (private)."""
 
 from __future__ import annotations
 
 import torch
 
-from ._checks import check_image
+from .._imaging import check_image_pair, psnr
+from .._validation import check_number
 
 __all__ = ["psnr", "ssim"]
 
 
-def _pair(x, reference):
-    check_image(x, "x")
-    check_image(reference, "reference")
-    if x.shape != reference.shape:
-        raise ValueError(f"x and reference must have the same shape, got {tuple(x.shape)} and {tuple(reference.shape)}")
-
-
-def psnr(x: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Peak signal-to-noise ratio per image, 10 log10(data_range^2 / mean((x - reference)^2)) dB, shape (B,).
-
-    Example:
-        >>> ref = torch.zeros(1, 1, 4, 4)
-        >>> float(psnr(ref + 0.1, ref))
-        20.0
-    """
-    _pair(x, reference)
-    mse = (x - reference).square().flatten(1).mean(1)
-    return 10 * torch.log10(data_range**2 / mse.clamp_min(torch.finfo(mse.dtype).tiny))
-
-
 def ssim(x: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Structural similarity per image (``skimage.metrics.structural_similarity``, Gaussian-free 7x7
-    windows, channels averaged), shape (B,). Images must be at least 7x7. Needs scikit-image."""
-    _pair(x, reference)
+    """Structural similarity per image (``skimage.metrics.structural_similarity`` with its defaults:
+    uniform 7x7 windows, sample covariance, channels averaged), shape (B,) for images (B, C, H, W).
+    Images must be at least 7x7 and finite; ``data_range`` (the peak value) a finite number > 0.
+    Needs scikit-image.
+
+    Note: :func:`gradflow.vision.ssim` is Wang et al.'s Gaussian-window SSIM (11x11, sigma 1.5), a
+    different number for the same pair.
+    """
+    data_range = check_number(data_range, "data_range", minimum=0.0, strict=True)
+    check_image_pair(x, reference)
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (B, C, H, W) (rank 4), got shape {tuple(x.shape)}")
     try:
         from skimage.metrics import structural_similarity
     except ImportError as err:  # pragma: no cover - optional dependency

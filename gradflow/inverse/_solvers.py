@@ -103,7 +103,8 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
         operator, prior: the forward model and the regulariser.
         lam: regularisation weight >= 0.
         method: one of :data:`METHODS`.
-        x0: start (default A^T y).
+        x0: start (default A^T y), with the shape, dtype and device of A^T y (ValueError otherwise:
+            the estimate keeps the measurements' dtype).
         divergence_factor: the divergence guard's radius, relative to the start (> 1).
 
     Example:
@@ -121,7 +122,18 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     if not (divergence_factor > 1 and math.isfinite(divergence_factor)):
         raise ValueError(f"divergence_factor must be a finite number > 1, got {divergence_factor!r}")
     back_projection = operator.adjoint(y)
-    x = back_projection if x0 is None else check_image(x0, "x0").clone()
+    if x0 is None:
+        x = back_projection
+    else:
+        check_image(x0, "x0")
+        if x0.shape != back_projection.shape:
+            raise ValueError(f"x0 must have the shape of the estimate A^T y {tuple(back_projection.shape)}, "
+                             f"got {tuple(x0.shape)}")
+        if x0.dtype != back_projection.dtype or x0.device != back_projection.device:
+            raise ValueError(f"x0 is {x0.dtype} on {x0.device} but the estimate from y is {back_projection.dtype} on "
+                             f"{back_projection.device}; convert x0 (e.g. x0.to(y.real.dtype)) or y, the solve keeps "
+                             "the measurements' dtype")
+        x = x0.clone()
     radius = divergence_factor * max(_norm(x), _norm(back_projection), 1.0)
     L_A = operator.lipschitz(tuple(x.shape[1:]))
     L_R = float(prior.lipschitz_bound().detach()) if lam > 0 else 0.0

@@ -16,12 +16,13 @@ Example:
 from __future__ import annotations
 
 import math
+from operator import index as _as_index
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_finite, check_positive_int
+from .._validation import check_finite, check_number, check_positive_int
 from ._checks import check_image, check_measurement
 
 __all__ = [
@@ -106,6 +107,24 @@ class LinearOperator(nn.Module):
     def _reference(self) -> torch.Tensor | None:
         return next(iter(self.buffers()), None)
 
+    @staticmethod
+    def _check_lipschitz_options(n_iter, tol, safety, seed) -> None:
+        """The options of :meth:`lipschitz`, checked by every override (closed-form ones ignore their values
+        but still refuse invalid ones)."""
+        check_positive_int(n_iter, "n_iter")
+        check_number(tol, "tol", minimum=0.0, strict=True)
+        check_number(safety, "safety", minimum=1.0)
+        try:
+            _as_index(seed)
+        except TypeError:
+            raise ValueError(f"seed must be an integer, got {seed!r}") from None
+
+    def _check_prox_arguments(self, z, y, tau) -> float:
+        """Validate the arguments of :meth:`data_prox` (shared by the closed-form overrides)."""
+        check_image(z, "z")
+        check_measurement(y, "y")
+        return check_number(tau, "tau", minimum=0.0, strict=True)
+
     @torch.no_grad()
     def lipschitz(self, shape=None, *, n_iter: int = 200, tol: float = 1e-7, safety: float = 1.01,
                   seed: int = 0) -> float:
@@ -117,9 +136,7 @@ class LinearOperator(nn.Module):
         gradient of the data term 1/2 ||A x - y||^2.
         """
         shape = self._probe_shape(shape)
-        check_positive_int(n_iter, "n_iter")
-        if not safety >= 1:
-            raise ValueError(f"safety must be >= 1, got {safety!r}")
+        self._check_lipschitz_options(n_iter, tol, safety, seed)
         ref = self._reference()
         device = ref.device if ref is not None else torch.device("cpu")
         gen = torch.Generator().manual_seed(seed)
@@ -144,10 +161,11 @@ class LinearOperator(nn.Module):
         """argmin_x 1/2 ||A x - y||^2 + 1/(2 tau) ||x - z||^2 = (I + tau A^T A)^{-1} (z + tau A^T y).
 
         Solved by conjugate gradients to a relative residual ``tol`` (closed form for diagonal A^T A).
+        ``z`` and ``y`` must be finite, ``tau`` a finite number > 0.
         """
-        check_image(z, "z")
-        if not (tau > 0 and math.isfinite(tau)):
-            raise ValueError(f"tau must be a finite number > 0, got {tau!r}")
+        tau = self._check_prox_arguments(z, y, tau)
+        check_number(tol, "tol", minimum=0.0, strict=True)
+        check_positive_int(max_iter, "max_iter")
         rhs = z + tau * self.adjoint(y)
         x = z.clone()
         r = rhs - (x + tau * self._adjoint(self._forward(x)))
@@ -176,12 +194,17 @@ class Denoising(LinearOperator):
     def _adjoint(self, y):
         return y.clone()
 
-    def lipschitz(self, shape=None, **kwargs) -> float:
-        """||I||^2 = 1 (exact)."""
+    def lipschitz(self, shape=None, *, n_iter: int = 200, tol: float = 1e-7, safety: float = 1.01,
+                  seed: int = 0) -> float:
+        """||I||^2 = 1 (exact; the power-iteration options are checked but not needed)."""
+        self._check_lipschitz_options(n_iter, tol, safety, seed)
         return 1.0
 
-    def data_prox(self, z, y, tau, **kwargs):
-        check_image(z, "z")
+    def data_prox(self, z, y, tau, *, tol: float = 1e-6, max_iter: int = 200):
+        """(z + tau y) / (1 + tau) (closed form; ``tol`` and ``max_iter`` are not needed)."""
+        tau = self._check_prox_arguments(z, y, tau)
+        if y.shape != z.shape:
+            raise ValueError(f"y must have the shape of z {tuple(z.shape)}, got {tuple(y.shape)}")
         return (z + tau * y) / (1.0 + tau)
 
 
@@ -315,6 +338,9 @@ def _check_mask(mask, name: str = "mask") -> torch.Tensor:
     m = _as_float_tensor(mask, name)
     if m.ndim not in (2, 3):
         raise ValueError(f"{name} must have shape (H, W) or (C, H, W), got {tuple(m.shape)}")
+    if bool((m < 0).any()) or bool((m > 1).any()):
+        raise ValueError(f"{name} values must lie in [0, 1] (1 = observed, 0 = missing, in between = partially "
+                         f"observed), got values in [{float(m.min()):g}, {float(m.max()):g}]")
     return m
 
 
@@ -351,13 +377,18 @@ class Inpainting(LinearOperator):
     def _adjoint(self, y):
         return self._check(y, "y") * y
 
-    def lipschitz(self, shape=None, **kwargs) -> float:
-        """max m^2 (exact: A^T A is diagonal)."""
+    def lipschitz(self, shape=None, *, n_iter: int = 200, tol: float = 1e-7, safety: float = 1.01,
+                  seed: int = 0) -> float:
+        """max m^2 (exact: A^T A is diagonal; the power-iteration options are checked but not needed)."""
+        self._check_lipschitz_options(n_iter, tol, safety, seed)
         return float(self.mask.square().max())
 
-    def data_prox(self, z, y, tau, **kwargs):
-        check_image(z, "z")
+    def data_prox(self, z, y, tau, *, tol: float = 1e-6, max_iter: int = 200):
+        """(z + tau m y) / (1 + tau m^2) (closed form; ``tol`` and ``max_iter`` are not needed)."""
+        tau = self._check_prox_arguments(z, y, tau)
         m = self._check(z, "z")
+        if y.shape != z.shape:
+            raise ValueError(f"y must have the shape of z {tuple(z.shape)}, got {tuple(y.shape)}")
         return (z + tau * m * y) / (1.0 + tau * m.square())
 
 
@@ -441,6 +472,8 @@ class MRI(LinearOperator):
             y = torch.complex(y, torch.zeros_like(y))
         return torch.fft.ifft2(torch.fft.ifftshift(m * y, dim=(-2, -1)), norm="ortho").real
 
-    def lipschitz(self, shape=None, **kwargs) -> float:
-        """max m^2 (exact: the FFT is unitary)."""
+    def lipschitz(self, shape=None, *, n_iter: int = 200, tol: float = 1e-7, safety: float = 1.01,
+                  seed: int = 0) -> float:
+        """max m^2 (exact: the FFT is unitary; the power-iteration options are checked but not needed)."""
+        self._check_lipschitz_options(n_iter, tol, safety, seed)
         return float(self.mask.square().max())

@@ -166,7 +166,15 @@ def create_target(name: str, dim: int | None = None) -> FieldTarget:
 
 def gradient_mse(field, target: FieldTarget, x: torch.Tensor) -> float:
     """mean_n ||field(x_n) - grad F(x_n)||^2 over the points x (n, d); a module ``field`` is evaluated on the
-    device of its parameters (so a model trained on the GPU is scored on CPU points as it is)."""
+    device of its parameters (so a model trained on the GPU is scored on CPU points as it is).
+
+    ``x`` must hold at least one finite point: an empty set of points has no mean error (ValueError)."""
+    if not isinstance(target, FieldTarget):
+        raise ValueError(f"target must be a FieldTarget (see create_target), got {type(target).__name__}")
+    check_field_input(x, target.dim, name="x")
+    if x.numel() == 0:
+        raise ValueError(f"x must hold at least one point of shape (n, {target.dim}) with n >= 1, "
+                         f"got shape {tuple(x.shape)}")
     reference = next(field.parameters(), None) if isinstance(field, torch.nn.Module) else None
     with torch.no_grad():
         values = field(x if reference is None else x.to(reference.device)).to(x.device)
@@ -174,5 +182,8 @@ def gradient_mse(field, target: FieldTarget, x: torch.Tensor) -> float:
 
 
 def gradient_error_db(field, target: FieldTarget, x: torch.Tensor) -> float:
-    """10 log10(mean_n ||field(x_n) - grad F(x_n)||^2) in dB (lower is better), the paper's metric."""
+    """10 log10(mean_n ||field(x_n) - grad F(x_n)||^2) in dB (lower is better), the paper's metric.
+
+    ``x`` must be a non-empty (n, d) set of points (ValueError otherwise, see :func:`gradient_mse`).
+    """
     return 10.0 * math.log10(max(gradient_mse(field, target, x), 1e-300))

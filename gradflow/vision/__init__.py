@@ -1,5 +1,7 @@
 """Vision: gradient residual connections, backbones for super-resolution, classification and
-segmentation, offline image data (:mod:`gradflow.vision.data`) and image metrics.
+segmentation, offline image data (:mod:`gradflow.vision.data`) and image metrics (:func:`psnr` is gradflow's
+one PSNR, the same function as :func:`gradflow.inverse.psnr`: every channel by default; the SR results are
+luma PSNR, ``psnr(sr, hr, crop=scale, channel="y")``, as :func:`evaluate_sr` computes them).
 
 Example:
     >>> from gradflow.vision import create_backbone

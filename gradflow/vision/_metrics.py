@@ -1,4 +1,5 @@
-"""Image metrics: PSNR on the luma channel with a border crop, SSIM, accuracy, mean IoU (private)."""
+"""Image metrics: PSNR (gradflow's one PSNR, shared with gradflow.inverse), Gaussian SSIM, both with the
+super-resolution options (border crop, luma), accuracy, mean IoU (private)."""
 
 from __future__ import annotations
 
@@ -7,52 +8,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .._validation import check_positive_int
+from .._imaging import check_image_pair, psnr, rgb_to_y
+from .._validation import check_finite, check_number, check_positive_int
 
 __all__ = ["accuracy", "mean_iou", "psnr", "rgb_to_y", "ssim"]
-
-
-def rgb_to_y(image: torch.Tensor) -> torch.Tensor:
-    """ITU-R BT.601 luma of (B, 3, H, W) RGB in [0, 1], as MATLAB's rgb2ycbcr (the SR convention):
-    Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255, shape (B, 1, H, W). One-channel input is returned."""
-    if image.shape[-3] == 1:
-        return image
-    if image.shape[-3] != 3:
-        raise ValueError(f"expected 1 or 3 channels in dim -3, got shape {tuple(image.shape)}")
-    weights = image.new_tensor([65.481, 128.553, 24.966]).view(3, 1, 1)
-    return (16.0 + (image * weights).sum(-3, keepdim=True)) / 255.0
-
-
-def _prepare(x: torch.Tensor, y: torch.Tensor, crop: int, y_channel: bool):
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim != 4:
-            desc = f"shape {tuple(t.shape)}, dtype {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
-            raise ValueError(f"{name} must be a float tensor of shape (B, C, H, W), got {desc}")
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    check_positive_int(crop, "crop", minimum=0)
-    if crop and min(x.shape[-2:]) <= 2 * crop:
-        raise ValueError(f"a {crop}-pixel border crop leaves nothing of a {tuple(x.shape[-2:])} image")
-    if y_channel:
-        x, y = rgb_to_y(x), rgb_to_y(y)
-    if crop:
-        x, y = x[..., crop:-crop, crop:-crop], y[..., crop:-crop, crop:-crop]
-    return x.double(), y.double()
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor, crop: int = 0, y_channel: bool = True, data_range: float = 1.0):
-    """Peak signal-to-noise ratio per image, 10 log10(data_range^2 / MSE), in dB: shape (B,).
-
-    The SR convention: ``crop`` = the scale (that many border pixels are ignored), on the Y channel of
-    RGB (``y_channel=True``). Inputs (B, C, H, W) in [0, data_range]; computed in float64.
-
-    Example:
-        >>> hr = torch.rand(2, 3, 32, 32); psnr(hr.clamp(0.1, 0.9), hr, crop=2).shape
-        torch.Size([2])
-    """
-    x, y = _prepare(x, y, crop, y_channel)
-    mse = (x - y).square().mean((1, 2, 3))
-    return 10.0 * torch.log10(data_range**2 / mse)
 
 
 def _gaussian_window(size: int, sigma: float, dtype, device) -> torch.Tensor:
@@ -61,15 +20,23 @@ def _gaussian_window(size: int, sigma: float, dtype, device) -> torch.Tensor:
     return w / w.sum()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, crop: int = 0, y_channel: bool = True, data_range: float = 1.0,
+def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, crop: int = 0, channel: str = "all",
          window: int = 11, sigma: float = 1.5):
-    """Structural similarity (Wang et al. 2004) per image, shape (B,): the mean over valid positions and
-    channels of ((2 mu_x mu_y + C1)(2 s_xy + C2)) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2)) with
-    Gaussian-weighted local statistics (``window`` x ``window``, ``sigma``), C1 = (0.01 L)^2,
-    C2 = (0.03 L)^2; as ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False)``. ``crop`` and ``y_channel`` as in :func:`psnr`.
+    """Structural similarity (Wang et al. 2004) per image, shape (B,) for images (B, C, H, W): the mean over
+    valid positions and channels of ((2 mu_x mu_y + C1)(2 s_xy + C2)) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))
+    with Gaussian-weighted local statistics (``window`` x ``window``, ``sigma``), C1 = (0.01 L)^2,
+    C2 = (0.03 L)^2, L = ``data_range`` (a finite number > 0); as ``skimage.metrics.structural_similarity(
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``. ``crop`` and ``channel`` (``"all"``
+    or the luma ``"y"``, the SR convention) as in :func:`psnr`; computed in float64.
+
+    Note: :func:`gradflow.inverse.ssim` is scikit-image's default (uniform 7x7) SSIM, a different number.
     """
-    x, y = _prepare(x, y, crop, y_channel)
+    data_range = check_number(data_range, "data_range", minimum=0.0, strict=True)
+    check_positive_int(window, "window")
+    sigma = check_number(sigma, "sigma", minimum=0.0, strict=True)
+    if isinstance(x, torch.Tensor) and x.ndim != 4:
+        raise ValueError(f"x must have shape (B, C, H, W), got shape {tuple(x.shape)}")
+    x, y = check_image_pair(x, y, crop=crop, channel=channel, reference_name="y")
     if min(x.shape[-2:]) < window:
         raise ValueError(f"images of size {tuple(x.shape[-2:])} are smaller than the {window}-pixel SSIM window")
     channels = x.shape[1]
@@ -97,26 +64,45 @@ def _check_labels(labels: torch.Tensor, shape, name="labels"):
         raise ValueError(f"{name} is empty")
 
 
+def _check_logits(logits: torch.Tensor, shape: str, ndim: int | None = None) -> None:
+    if (not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim < 2
+            or (ndim is not None and logits.ndim != ndim)):
+        desc = f"shape {tuple(logits.shape)}, dtype {logits.dtype}" if isinstance(logits, torch.Tensor) else type(
+            logits).__name__
+        raise ValueError(f"logits must be a floating-point tensor of shape {shape}, got {desc}")
+    if logits.shape[1] == 0:
+        raise ValueError(f"logits must have at least one class in dim 1, got shape {tuple(logits.shape)}")
+    check_finite(logits, "logits")
+
+
+def _check_label_range(labels: torch.Tensor, k: int) -> None:
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= k:
+        raise ValueError(f"labels must lie in 0..{k - 1} (the class indices), got values in {low}..{high}")
+
+
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of rows whose arg-max over dim 1 equals the label: logits (N, K, ...), labels (N, ...)."""
-    if not isinstance(logits, torch.Tensor) or logits.ndim < 2:
-        raise ValueError("logits must be a tensor of shape (N, K, ...)")
+    """Fraction of rows whose arg-max over dim 1 equals the label: logits (N, K, ...) (finite), labels
+    (N, ...) integers in 0..K-1."""
+    _check_logits(logits, "(N, K, ...)")
     _check_labels(labels, logits.shape[:1] + logits.shape[2:])
+    _check_label_range(labels, logits.shape[1])
     return float((logits.argmax(1) == labels).double().mean())
 
 
 def mean_iou(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> float:
     """Mean intersection-over-union over the classes present in ``labels`` or in the prediction:
-    logits (N, K, H, W) (prediction = arg-max over K), labels (N, H, W). Classes absent from both are
-    skipped (their IoU is undefined)."""
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 4:
-        raise ValueError("logits must be a tensor of shape (N, K, H, W)")
+    logits (N, K, H, W) (finite; prediction = arg-max over K), labels (N, H, W) integers in
+    0..num_classes-1 (``num_classes`` >= K, default K). Classes absent from both are skipped (their IoU
+    is undefined)."""
+    _check_logits(logits, "(N, K, H, W)", ndim=4)
     _check_labels(labels, logits.shape[:1] + logits.shape[2:])
     k = logits.shape[1] if num_classes is None else check_positive_int(num_classes, "num_classes")
+    if k < logits.shape[1]:
+        raise ValueError(f"num_classes must be >= the {logits.shape[1]} classes of the logits, got {num_classes}")
+    _check_label_range(labels, k)
     pred = logits.argmax(1).flatten()
     labels = labels.flatten().long()
-    if int(labels.max()) >= k or int(labels.min()) < 0:
-        raise ValueError(f"labels must lie in 0..{k - 1}")
     confusion = torch.bincount(labels * k + pred, minlength=k * k).reshape(k, k).double()
     intersection = confusion.diag()
     union = confusion.sum(0) + confusion.sum(1) - intersection

@@ -1,5 +1,7 @@
 """Known gradient-field targets and fitting a field through gradflow.train."""
 
+import math
+
 import pytest
 import torch
 
@@ -85,3 +87,23 @@ def test_fit_field_lowers_the_error_and_keeps_the_best_weights():
     after = gradient_error_db(result.model, target, target.grid(50))
     assert after < before - 10
     assert result.best_val_loss == min(h["val_loss"] for h in result.history if "val_loss" in h)
+
+
+def test_gradient_error_db_rejects_an_empty_set_of_points():
+    target = create_target("convex_2d")
+    with pytest.raises(ValueError, match=r"^x must hold at least one point of shape \(n, 2\)"):
+        gradient_error_db(lambda x: x, target, torch.zeros(0, 2))
+    with pytest.raises(ValueError, match=r"^x must hold at least one point"):
+        gradient_mse(lambda x: x, target, torch.zeros(3, 0, 2))
+    with pytest.raises(ValueError, match=r"^x must have shape \(\.\.\., 2\)"):
+        gradient_error_db(lambda x: x, target, torch.zeros(4, 3))
+    with pytest.raises(ValueError, match=r"^target must be a FieldTarget"):
+        gradient_error_db(lambda x: x, "convex_2d", torch.zeros(4, 2))
+
+
+def test_gradient_error_db_float64_and_non_contiguous_points():
+    target = create_target("convex_2d")
+    x = target.grid(5, dtype=torch.float64).T.contiguous().T  # non-contiguous (25, 2)
+    assert not x.is_contiguous()
+    shifted = gradient_error_db(lambda p: target.gradient(p) + 1.0, target, x)
+    assert shifted == pytest.approx(10 * math.log10(2.0))

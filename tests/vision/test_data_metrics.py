@@ -85,11 +85,11 @@ def test_psnr_against_numpy_and_border_crop():
     sr = (hr + 0.05 * torch.randn(2, 3, 20, 20, generator=gen)).clamp(0, 1)
     y_sr, y_hr = rgb_to_y(sr)[..., 2:-2, 2:-2].numpy(), rgb_to_y(hr)[..., 2:-2, 2:-2].numpy()
     mse = ((y_sr.astype(np.float64) - y_hr) ** 2).mean(axis=(1, 2, 3))
-    np.testing.assert_allclose(psnr(sr, hr, crop=2).numpy(), 10 * np.log10(1 / mse), rtol=1e-5)
+    np.testing.assert_allclose(psnr(sr, hr, crop=2, channel="y").numpy(), 10 * np.log10(1 / mse), rtol=1e-5)
     # errors only in the border do not count
     spoiled = hr.clone()
     spoiled[..., :2, :] = 0
-    assert torch.isinf(psnr(spoiled, hr, crop=2)).all()
+    assert torch.isinf(psnr(spoiled, hr, crop=2, channel="y")).all()
     # Y of white is 235/255
     assert rgb_to_y(torch.ones(1, 3, 1, 1)).item() == pytest.approx(235 / 255)
 

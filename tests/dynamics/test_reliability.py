@@ -1,0 +1,179 @@
+"""Reliability: metrics that cannot lie and options that are checked at entry (bad input raises ValueError
+naming the argument; valid but unusual input keeps working)."""
+
+import math
+
+import pytest
+import torch
+
+from gradflow.dynamics import (
+    DampedMassSpring,
+    DoublePendulum,
+    HenonHeiles,
+    MassSpring,
+    Pendulum,
+    TrajectoryLoss,
+    create_dynamics_model,
+    error_db,
+    fit_trajectories,
+    odeint,
+    rollout_metrics,
+)
+
+F64 = torch.float64
+
+
+def oscillator(z):  # H = (q^2 + p^2) / 2
+    return torch.cat([z[..., 1:], -z[..., :1]], -1)
+
+
+# ---- error_db ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, -1.0, -1e-12, math.inf, torch.tensor(math.nan), "0.1", None])
+def test_error_db_rejects_nan_inf_and_negative_errors(bad):
+    with pytest.raises(ValueError, match=r"mse .*finite number >= 0"):
+        error_db(bad)
+
+
+def test_error_db_zero_error_is_the_perfect_score_and_tensors_work():
+    assert error_db(0.0) == -math.inf
+    assert error_db(1e-3) == pytest.approx(-30.0)
+    assert error_db(torch.tensor(1e-2, dtype=F64)) == pytest.approx(-20.0)
+    assert error_db(torch.tensor([1.0])) == pytest.approx(0.0)
+
+
+# ---- odeint options ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"rtol": -1.0}, "rtol"),
+    ({"atol": -1.0}, "atol"),
+    ({"rtol": math.nan}, "rtol"),
+    ({"atol": math.inf}, "atol"),
+    ({"rtol": 0.0, "atol": 0.0}, "rtol and atol"),
+    ({"unknown_option": 1}, "unknown options for 'dopri5': unknown_option; valid: .*first_step"),
+    ({"method": "rk4", "first_step": 0.1}, "unknown options for 'rk4': first_step"),
+    ({"method": "rk4", "step_size": 0.0}, "step_size"),
+    ({"step_size": 0.1}, "step_size applies to fixed-step methods"),
+    ({"method": "leapfrog", "max_num_steps": 10}, "unknown options for 'leapfrog'"),
+])
+def test_odeint_rejects_bad_tolerances_and_unknown_options(kwargs, match):
+    z0, t = torch.tensor([1.0, 0.0]), torch.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match=match):
+        odeint(oscillator, z0, t, **kwargs)
+
+
+def test_odeint_valid_unusual_options_keep_working():
+    t = torch.linspace(0, 1, 5, dtype=F64)
+    z0 = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]], dtype=F64).T[:, :2]  # non-contiguous (3, 2)
+    assert not z0.is_contiguous()
+    exact = torch.stack([z0 * 0 + torch.stack([z0[:, 0] * math.cos(s) + z0[:, 1] * math.sin(s),
+                                               -z0[:, 0] * math.sin(s) + z0[:, 1] * math.cos(s)], -1) for s in t])
+    for kwargs in ({"rtol": 0.0, "atol": 1e-10}, {"rtol": 1e-10, "atol": 1e-12, "max_num_steps": 10_000},
+                   {"rtol": torch.tensor(1e-10), "atol": 1e-10, "first_step": 0.01}):
+        z = odeint(oscillator, z0, t, **kwargs)
+        assert z.dtype == F64 and torch.allclose(z, exact, atol=1e-7)
+    z = odeint(oscillator, z0.unsqueeze(0).expand(2, 3, 2), t, method="rk4", step_size=0.01, perturb=False)
+    assert z.shape == (5, 2, 3, 2) and torch.allclose(z[:, 1], exact, atol=1e-7)
+
+
+# ---- rollout_metrics -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spring_model():
+    torch.manual_seed(0)
+    return create_dynamics_model("gradnet_c", 2, 32)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"method": "nope"}, "unknown method 'nope'"),
+    ({"method": "rk4", "step_size": -0.1}, "step_size must be a finite number > 0"),
+    ({"rtol": -1.0}, "rtol"),
+    ({"unknown_option": 3}, "unknown options"),
+])
+def test_rollout_metrics_rejects_bad_solver_arguments_instead_of_reporting_inf(spring_model, kwargs, match):
+    z0, t = torch.rand(3, 2, generator=torch.Generator().manual_seed(0)), torch.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match=match):
+        rollout_metrics(spring_model, MassSpring(), z0, t, **kwargs)
+
+
+def test_rollout_metrics_rejects_a_model_of_the_wrong_dimension():
+    z0, t = torch.rand(3, 2, generator=torch.Generator().manual_seed(0)), torch.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match=r"state size 2"):
+        rollout_metrics(create_dynamics_model("gradnet_c", 4, 16), MassSpring(), z0, t)
+    with pytest.raises(ValueError, match=r"state size 2"):
+        rollout_metrics(lambda z: z[..., :1], MassSpring(), z0, t)
+
+
+def test_rollout_metrics_still_works_for_valid_unusual_input(spring_model):
+    z0 = torch.rand(2, 3, generator=torch.Generator().manual_seed(0), dtype=F64).T[:, :2]  # non-contiguous float64
+    t = torch.linspace(0, 1, 5, dtype=F64)
+    metrics = rollout_metrics(spring_model, MassSpring(), z0, t, method="rk4", step_size=0.05)
+    assert metrics["model_trajectory"].shape == (5, 3, 2)
+    assert all(math.isfinite(metrics[k]) for k in ("state_mse", "energy_mse", "energy_drift"))
+    exact = rollout_metrics(MassSpring().vector_field, MassSpring(), z0, t, method="dopri8", rtol=1e-11, atol=1e-11)
+    assert exact["state_mse"] < 1e-12  # a plain callable field works too (the true field: ~0 error)
+
+
+# ---- systems and data ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make,name", [
+    (lambda: Pendulum(length=math.inf), "length"),
+    (lambda: Pendulum(mass=math.nan), "mass"),
+    (lambda: Pendulum(gravity=math.inf), "gravity"),
+    (lambda: DoublePendulum(gravity=math.nan), "gravity"),
+    (lambda: DoublePendulum(masses=(1.0, math.inf)), "masses"),
+    (lambda: DoublePendulum(lengths=(1.0, -1.0)), "lengths"),
+    (lambda: DoublePendulum(lengths=(1.0,)), "lengths"),
+    (lambda: MassSpring(stiffness=math.inf), "stiffness"),
+    (lambda: MassSpring(mass=0.0), "mass"),
+    (lambda: HenonHeiles(coupling=math.nan), "coupling"),
+    (lambda: DampedMassSpring(damping=math.inf), "damping"),
+    (lambda: DampedMassSpring(damping=-0.1), "damping"),
+])
+def test_systems_reject_non_finite_or_out_of_range_physical_parameters(make, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be a (finite number|pair of finite numbers)"):
+        make()
+
+
+def test_systems_accept_valid_unusual_parameters():
+    assert Pendulum(gravity=0.0, length=torch.tensor(2.0, dtype=F64)).length == 2.0
+    assert DoublePendulum(masses=[2.0, 0.5], lengths=torch.tensor([1.0, 1.5])).l2 == 1.5
+    assert HenonHeiles(coupling=-0.5).coupling == -0.5
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float16, torch.bfloat16, torch.complex64])
+def test_dataset_rejects_dtypes_other_than_float32_and_float64(dtype):
+    with pytest.raises(ValueError, match=r"dtype must be torch.float32 or torch.float64"):
+        MassSpring().dataset(4, n_points=5, dtype=dtype)
+
+
+def test_dataset_float64():
+    train, test = MassSpring().dataset(4, n_points=5, dtype=F64)
+    assert train.states.dtype == test.derivatives.dtype == F64
+
+
+# ---- trajectory training -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [0, -4, 2.5, True])
+def test_fit_trajectories_rejects_a_non_positive_batch_size(batch_size):
+    train, _ = MassSpring().dataset(4, n_points=8)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer >= 1"):
+        fit_trajectories(create_dynamics_model("gradnet_c", 2, 32), train, batch_size=batch_size, steps=1,
+                         progress=False)
+
+
+def test_fit_trajectories_full_batch_is_none_and_bad_solver_options_fail_early():
+    train, _ = MassSpring().dataset(4, n_points=8)
+    result = fit_trajectories(create_dynamics_model("gradnet_c", 2, 32), train, batch_size=None, steps=1,
+                              progress=False, device="cpu")
+    assert result.steps == 1
+    with pytest.raises(ValueError, match="unknown method"):
+        TrajectoryLoss(torch.linspace(0, 0.3, 4), method="rk5")
+    with pytest.raises(ValueError, match="unknown options for 'rk4': atoll"):
+        fit_trajectories(create_dynamics_model("gradnet_c", 2, 32), train, odeint_options={"atoll": 1e-3}, steps=1,
+                         progress=False)
