@@ -19,10 +19,11 @@ from ._fit import fit_ot_map
 from ._map import OTMap
 from ._methods import CONJUGATES, METHODS, MongeAmpere, PlanRegression, SemiDual, TransportMethod
 from ._metrics import AffineMap, bures_map, cosine_similarity, gaussian_map, l2_uvp, w2
-from ._potential import BrenierNet, default_net
+from ._potential import DEFAULT_MODULES, BrenierNet, default_net
 
 __all__ = [
     "CONJUGATES",
+    "DEFAULT_MODULES",
     "METHODS",
     "AffineMap",
     "Amortized",

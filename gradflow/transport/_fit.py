@@ -16,7 +16,7 @@ from ..train import fit
 from ._map import POTENTIAL_NAMES, OTMap, build_potential
 from ._methods import METHODS, PlanRegression, SemiDual, TransportMethod, sum_of_means
 from ._metrics import bures_map, check_samples
-from ._potential import BrenierNet
+from ._potential import DEFAULT_MODULES, BrenierNet
 
 __all__ = ["fit_ot_map"]
 
@@ -133,7 +133,7 @@ def _make_potential(potential, dim: int, dtype) -> tuple[MonotonePotential, dict
         check_choice(name, "potential", POTENTIAL_NAMES)
         spec = {"name": name, "dim": dim, "strong_convexity": 1e-3}
         if name == "brenier":
-            spec["net"] = "mgradnet_m"
+            spec.update(net="mgradnet_m", n_modules=DEFAULT_MODULES)
         return build_potential(spec).to(dtype), spec
     if not isinstance(potential, MonotonePotential):
         raise ValueError(

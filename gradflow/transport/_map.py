@@ -28,7 +28,8 @@ def build_potential(spec: dict) -> MonotonePotential:
     name, dim = spec["name"], spec["dim"]
     mu = spec.get("strong_convexity", 0.0)
     if name == "brenier":
-        return BrenierNet(dim, default_net(dim, spec["net"]), strong_convexity=mu)
+        # maps saved before the module count was recorded used 4 modules
+        return BrenierNet(dim, default_net(dim, spec["net"], spec.get("n_modules", 4)), strong_convexity=mu)
     if name not in POTENTIAL_NAMES:
         raise ValueError(f"unknown potential {name!r}; valid: {', '.join(POTENTIAL_NAMES)}")
     return create_potential(name, dim, strong_convexity=mu)

@@ -10,17 +10,22 @@ from torch import nn
 from .._validation import check_choice
 from ..potentials import MGradNetC, MGradNetM, MonotonePotential, create_potential, positive
 
-__all__ = ["BrenierNet", "default_net"]
+__all__ = ["DEFAULT_MODULES", "BrenierNet", "default_net"]
 
 _NETS = {"mgradnet_c": MGradNetC, "mgradnet_m": MGradNetM}
 
 
-def default_net(dim: int, kind: str = "mgradnet_m") -> MonotonePotential:
-    """The residual network used by :class:`BrenierNet` by default, sized from the dimension:
-    an mGradNet-M with 4 modules of width max(32, 4 d), or an mGradNet-C of depth 2 and width max(64, 8 d)."""
+#: modules of the default mGradNet-M (:func:`default_net`)
+DEFAULT_MODULES = 8
+
+
+def default_net(dim: int, kind: str = "mgradnet_m", n_modules: int = DEFAULT_MODULES) -> MonotonePotential:
+    """The residual network used by :class:`BrenierNet` by default, sized from the dimension: an mGradNet-M
+    with ``n_modules`` modules (default 8) of width max(32, 4 d), or an mGradNet-C of depth 2 and width
+    max(64, 8 d) (``n_modules`` unused)."""
     check_choice(kind, "net", _NETS)
     if kind == "mgradnet_m":
-        return create_potential(kind, dim, width=max(32, 4 * dim), n_modules=4)
+        return create_potential(kind, dim, width=max(32, 4 * dim), n_modules=n_modules)
     return create_potential(kind, dim, width=max(64, 8 * dim), depth=2)
 
 

@@ -200,3 +200,16 @@ def test_whole_data_plan_is_solved_once_and_regressed_on_in_minibatches(monkeypa
         assert float((T(x) - (2 * x + 1)).square().sum(-1).mean() / y.var(0).sum()) < 0.01
     with pytest.raises(ValueError, match="needs sample tensors"):
         fit_ot_map(lambda n: torch.randn(n, 2), y, method=PlanRegression(whole_data=True), steps=1, **FAST)
+
+
+def test_the_default_network_is_recorded_and_old_specs_still_build(tmp_path):
+    from gradflow.transport import DEFAULT_MODULES
+    from gradflow.transport._map import build_potential
+
+    x = torch.randn(200, 3)
+    T = fit_ot_map(x, x + 1, method="dual", steps=1, **FAST)
+    assert T.spec["n_modules"] == DEFAULT_MODULES == T.model.net.n_modules
+    T.save(tmp_path / "map.pt")
+    assert OTMap.load(tmp_path / "map.pt").model.net.n_modules == DEFAULT_MODULES
+    old = build_potential({"name": "brenier", "dim": 3, "net": "mgradnet_m", "strong_convexity": 1e-3})
+    assert old.net.n_modules == 4  # maps saved before the count was recorded

@@ -42,7 +42,7 @@ def test_the_selected_weights_are_restored():
             psi = info["model"].psi  # the default conjugate is amortised: psi trains beside its network
             states[info["step"]] = {k: v.detach().clone() for k, v in psi.state_dict().items()}
 
-    T = fit_ot_map(x, y, method="dual", steps=60, eval_every=5, lr=0.05, early_stopping=None, seed=0,
+    T = fit_ot_map(x, y, method="dual", steps=60, eval_every=5, lr=0.1, early_stopping=None, seed=0,
                    callbacks=[record], **FAST)
     assert T.stop_reason == "completed" and T.steps == 60
     assert 0 < T.best_step < 60  # the last weights were not kept: restoring matters
