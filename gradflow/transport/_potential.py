@@ -39,8 +39,7 @@ class BrenierNet(MonotonePotential):
     mGradNet from :func:`default_net`). Its Jacobian L L^T + g J_phi + mu I is symmetric PSD, so grad psi
     is an optimal transport map candidate (Brenier), and inverse/conjugate/logdet come from
     :class:`MonotonePotential`. ``init_affine(A, m, c)`` starts it at an affine map such as the Bures
-    map between sample moments (with the residual gated down to ``gate``): an earlier prototype found this
-    start matters more than anything else.
+    map between sample moments (with the residual gated down to ``gate``).
 
     Args:
         dim: d.

@@ -69,12 +69,13 @@ def transport_section(report: Report, *, quick: bool = False, device: str = "aut
     plt = require_matplotlib()
     report.heading("Optimal transport (maps as gradients of convex potentials)")
     steps = 5 if quick else 600
-    pair = create_pair("mixture", 2, seed=seed)
+    pair = create_pair("icnn", 2, seed=seed)
     g = torch.Generator().manual_seed(seed)
     x, y, x_test = (pair.sample_source(4000, g), pair.sample_target(4000, g), pair.sample_source(4000, g))
     report.text(
-        "2-D known-truth pair: P is a 3-component Gaussian mixture and Q = grad psi0 # P for a fixed strongly "
-        "convex psi0, so the optimal map T* = grad psi0 is known. The map is fitted by the semi-dual "
+        "2-D known-truth pair: P is a 3-component Gaussian mixture and Q = grad psi0 # P for a strongly convex "
+        "psi0 made of input-convex networks (after Korotin et al. 2021; not the family of the fitted network), "
+        "so the optimal map T* = grad psi0 is known. The map is fitted by the semi-dual "
         f"(method='dual') from 4000 samples per side ({steps} steps) and compared "
         "with the linear (Bures) map; L2-UVP is in % of Var(Q)."
     )
@@ -89,9 +90,9 @@ def transport_section(report: Report, *, quick: bool = False, device: str = "aut
         Tx = T(x_test[:2000])
         frames = [T.interpolate(x_test[:2000], t) for t in (0.0, 0.25, 0.5, 0.75, 1.0)]
     report.table(["map", "L2-UVP %", "cosine"], rows)
-    report.metric("optimal transport", "2-D mixture L2-UVP % (fitted)", rows[1][1])
-    report.metric("optimal transport", "2-D mixture L2-UVP % (linear)", rows[0][1])
-    report.figure(plot_map(plt, x_test[:2000], y[:2000], Tx, "fitted OT map on the 2-D mixture pair"),
+    report.metric("optimal transport", "2-D ICNN-pair L2-UVP % (fitted)", rows[1][1])
+    report.metric("optimal transport", "2-D ICNN-pair L2-UVP % (linear)", rows[0][1])
+    report.figure(plot_map(plt, x_test[:2000], y[:2000], Tx, "fitted OT map on the 2-D ICNN pair"),
                   "ot-map-2d", "source, target and the fitted map x -> T(x) (arrows); right: T # P against Q")
     fig, axes = plt.subplots(1, len(frames), figsize=(2.4 * len(frames), 2.6), sharex=True, sharey=True)
     for ax, t, frame in zip(axes, (0.0, 0.25, 0.5, 0.75, 1.0), frames):

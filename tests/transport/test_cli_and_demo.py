@@ -80,6 +80,6 @@ def test_demo_section_quick_adds_metrics_and_figures(tmp_path):
     text = path.read_text()
     for figure in ("ot-map-2d", "ot-interpolation", "ot-colour-transfer"):
         assert (tmp_path / "figures" / f"{figure}.png").is_file()
-    assert "2-D mixture L2-UVP % (fitted)" in text
+    assert "2-D ICNN-pair L2-UVP % (fitted)" in text
     values = [float(line.split("|")[3]) for line in text.splitlines() if line.startswith("| optimal transport")]
     assert len(values) == 3 and all(math.isfinite(v) for v in values)
