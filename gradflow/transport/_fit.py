@@ -293,6 +293,17 @@ def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 20
         >>> (T(x) - y).square().sum(-1).mean() < 0.05
         tensor(True)
     """
+    if check_positive_int(seed, "seed", minimum=0) >= 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation and draws; the caller's generator is kept
+        torch.manual_seed(seed)
+        return _fit_ot_map(source, target, method=method, potential=potential, steps=steps, batch_size=batch_size,
+                           lr=lr, max_time=max_time, seed=seed, device=device, progress=progress, dtype=dtype,
+                           init=init, val_fraction=val_fraction, **options)
+
+
+def _fit_ot_map(source, target, *, method, potential, steps, batch_size, lr, max_time, seed, device, progress, dtype,
+                init, val_fraction, **options) -> OTMap:
     check_positive_int(steps, "steps")
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size", minimum=2)
@@ -315,18 +326,16 @@ def fit_ot_map(source, target, *, method="auto", potential=None, steps: int = 20
     if held_out is None and options.get("early_stopping") is not None:
         raise ValueError("early_stopping needs held-out samples: pass a sample tensor as source or target "
                          "with val_fraction > 0")
-    with torch.random.fork_rng(devices=[]):  # the networks' initialisation follows seed, not the global state
-        torch.manual_seed(seed)
-        psi, spec = _make_potential(potential, src.dim, dtype)
-        affine = None
-        if init == "bures":
-            generator = torch.Generator().manual_seed(seed)
-            T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
-            param = next(psi.parameters())
-            affine = [t.to(dtype=param.dtype, device=param.device) for t in (T0.matrix, T0.mean_in, T0.mean_out)]
-            if isinstance(psi, BrenierNet):
-                psi.init_affine(*affine)
-        model = method.setup(psi, affine)
+    psi, spec = _make_potential(potential, src.dim, dtype)
+    affine = None
+    if init == "bures":
+        generator = torch.Generator().manual_seed(seed)
+        T0 = bures_map(src.moment_samples(generator), tgt.moment_samples(generator))
+        param = next(psi.parameters())
+        affine = [t.to(dtype=param.dtype, device=param.device) for t in (T0.matrix, T0.mean_in, T0.mean_out)]
+        if isinstance(psi, BrenierNet):
+            psi.init_affine(*affine)
+    model = method.setup(psi, affine)
     batch = batch_size or method.batch_size
 
     start = time.perf_counter()

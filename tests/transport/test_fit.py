@@ -150,6 +150,9 @@ _X = torch.randn(50, 2)
         (_X, _X, {"batch_size": 1}, "batch_size"),
         (_X, _X, {"dtype": torch.int32}, "dtype"),
         (_X, _X, {"init": "random"}, "valid: bures, none"),
+        (_X, _X, {"seed": None}, "seed"),
+        (_X, _X, {"seed": -1}, "seed"),
+        (_X, _X, {"seed": 2**70}, "seed"),
     ],
 )
 def test_bad_inputs_raise(source, target, kwargs, match):
@@ -213,3 +216,24 @@ def test_the_default_network_is_recorded_and_old_specs_still_build(tmp_path):
     assert OTMap.load(tmp_path / "map.pt").model.net.n_modules == DEFAULT_MODULES
     old = build_potential({"name": "brenier", "dim": 3, "net": "mgradnet_m", "strong_convexity": 1e-3})
     assert old.net.n_modules == 4  # maps saved before the count was recorded
+
+
+def test_fitting_leaves_the_callers_random_generators_alone():
+    import random
+
+    pair = create_pair("gaussian", 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    x, y = pair.sample_source(200, g), pair.sample_target(200, g)
+
+    def draws():
+        return torch.rand(3), np.random.rand(3), random.random()  # noqa: NPY002 (the global state is the subject)
+
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)  # noqa: NPY002
+    expected = draws()
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)  # noqa: NPY002
+    fit_ot_map(pair.sample_source, pair.sample_target, steps=3, seed=7, **FAST)  # samplers use the global RNG
+    fit_ot_map(x, y, method="dual", steps=3, seed=7, **FAST)
+    after = draws()
+    torch.testing.assert_close(after[0], expected[0], rtol=0, atol=0)
+    np.testing.assert_array_equal(after[1], expected[1])
+    assert after[2] == expected[2]
