@@ -20,6 +20,9 @@ _FORMAT = "gradflow.transport.OTMap/1"
 #: names accepted for ``potential`` in :func:`fit_ot_map` (besides a MonotonePotential instance)
 POTENTIAL_NAMES = ("brenier", "icnn", "mgradnet_c", "mgradnet_m")
 _CHUNK = 4096  # points per matrix-free inverse solve
+_EVAL_CHUNK = 65_536  # points per forward pass of transport_cost
+#: the entries every saved map holds
+_FIELDS = frozenset({"spec", "dtype", "state_dict", "method", "history", "steps", "stop_reason", "seconds"})
 _CG_ITERS = 16  # CG iterations per Newton step of the matrix-free inverse (at most d)
 
 
@@ -127,8 +130,10 @@ class OTMap:
         """mean_n ||T(x_n) - x_n||^2 over samples x (N, d) of P: the cost of T, ~W2^2(P, Q) if T is optimal."""
         if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a tensor of shape (N, {self.dim}) with N >= 1, got {getattr(x, 'shape', x)}")
-        with torch.no_grad():
-            return float((self.model(x) - x).square().sum(-1).mean())
+        check_field_input(x, self.dim, next(self.model.parameters()), "x")
+        with torch.no_grad():  # in chunks: bounded memory for any N
+            total = sum(float((self.model(c) - c).square().sum()) for c in x.split(_EVAL_CHUNK))
+        return total / x.shape[0]
 
     def to(self, *args, **kwargs) -> OTMap:
         """Move/cast the network (as ``torch.nn.Module.to``); returns self."""
@@ -153,20 +158,30 @@ class OTMap:
     def load(cls, path: str | os.PathLike, model: MonotonePotential | None = None,
              map_location="cpu") -> OTMap:
         """Read a map written by :meth:`save`. A map fitted with a user-supplied network needs ``model``, a
-        network of the same architecture to load the weights into."""
+        network of the same architecture to load the weights into. A file that is not a readable map, or
+        whose weights do not fit the network, raises :class:`~gradflow.train.CheckpointError`."""
+        if model is not None and not isinstance(model, MonotonePotential):
+            raise ValueError(f"model must be a MonotonePotential (the fitted network's architecture) or None, "
+                             f"got {type(model).__name__}")
         state = load_checkpoint(path, map_location=map_location)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise CheckpointError(f"{path} is not a gradflow OT map ({_FORMAT})")
-        if model is None:
-            if state["spec"] is None:
-                raise ValueError(f"{path} holds a user-supplied network: pass model= with the same architecture")
-            model = build_potential(state["spec"])
-        model = model.to(getattr(torch, state["dtype"]))
-        model.load_state_dict(state["state_dict"])
-        inverse_net = None
-        if state.get("inverse_state_dict") is not None:
-            inverse_net = amortized_inverse_net(model.dim).to(getattr(torch, state["dtype"]))
-            inverse_net.load_state_dict(state["inverse_state_dict"])
+        missing = sorted(_FIELDS - set(state))
+        if missing:
+            raise CheckpointError(f"{path} is a malformed OT map: it lacks {', '.join(missing)}")
+        if model is None and state["spec"] is None:
+            raise ValueError(f"{path} holds a user-supplied network: pass model= with the same architecture")
+        try:
+            if model is None:
+                model = build_potential(state["spec"])
+            model = model.to(getattr(torch, state["dtype"]))
+            model.load_state_dict(state["state_dict"])
+            inverse_net = None
+            if state.get("inverse_state_dict") is not None:
+                inverse_net = amortized_inverse_net(model.dim).to(getattr(torch, state["dtype"]))
+                inverse_net.load_state_dict(state["inverse_state_dict"])
+        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"{path} does not hold weights for this network: {err}") from err
         return cls(model, method=state["method"], spec=state["spec"], history=state["history"],
                    steps=state["steps"], stop_reason=state["stop_reason"], seconds=state["seconds"],
                    inverse_net=inverse_net, best_step=state.get("best_step"),

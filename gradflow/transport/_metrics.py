@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .._validation import check_finite
+from .._validation import check_finite, check_positive_int
 
 __all__ = ["AffineMap", "bures_map", "cosine_similarity", "gaussian_map", "l2_uvp", "sinkhorn_plan", "w2"]
 
@@ -15,8 +15,8 @@ def check_samples(x, name: str, min_rows: int = 1, dim: int | None = None) -> to
     """Validate an (N, d) floating tensor of samples with N >= ``min_rows`` (and d == ``dim``)."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (N, d), got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor (float32 or float64), got dtype {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{name} must be a float32 or float64 tensor, got dtype {x.dtype}")
     if x.ndim != 2 or x.shape[1] == 0:
         raise ValueError(f"{name} must have shape (N, d) with d >= 1, got {tuple(x.shape)}")
     if x.shape[0] < min_rows:
@@ -232,8 +232,12 @@ def w2(x: torch.Tensor, y: torch.Tensor, *, exact: bool | None = None, reg: floa
     """
     check_samples(x, "x")
     check_samples(y, "y", dim=x.shape[1])
-    if not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg > 0):
+    if isinstance(reg, bool) or not (isinstance(reg, (int, float)) and math.isfinite(reg) and reg > 0):
         raise ValueError(f"reg must be a finite number > 0, got {reg!r}")
+    check_positive_int(iters, "iters")
+    check_positive_int(max_exact, "max_exact", minimum=0)
+    if exact is not None and not isinstance(exact, bool):
+        raise ValueError(f"exact must be True, False or None, got {exact!r}")
     cost = torch.cdist(x.detach().to(torch.float64), y.detach().to(torch.float64)).square()
     use_exact = max(len(x), len(y)) <= max_exact if exact is None else bool(exact)
     if use_exact:

@@ -9,13 +9,22 @@ __all__ = ["register"]
 
 
 def _load_samples(path: str, name: str):
+    """An (N, d) real .npy array as a float32 tensor (float64 where its values exceed float32's range)."""
     import numpy as np
     import torch
 
-    array = np.load(path, allow_pickle=False)
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"--{name} {path}: expected a numeric (N, d) array, got shape {array.shape} {array.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:  # np.load's message for anything but a .npy/.npz file names pickles
+        raise ValueError(f"--{name} {path}: not a NumPy .npy file (save the array with numpy.save)") from err
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"--{name} {path}: expected one array in a .npy file, got an .npz archive")
+    if array.ndim != 2 or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"--{name} {path}: expected a real (N, d) array, got shape {array.shape} {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"--{name} {path}: the array holds NaN or inf")
+    wide = np.abs(array).max(initial=0) > np.finfo(np.float32).max
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64 if wide else np.float32))
 
 
 def _transport(args) -> int:
@@ -29,6 +38,8 @@ def _transport(args) -> int:
     from .demo import plot_map
 
     x, y = _load_samples(args.source, "source"), _load_samples(args.target, "target")
+    dtype = torch.promote_types(x.dtype, y.dtype)
+    x, y = x.to(dtype), y.to(dtype)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.conjugate is not None and args.method not in ("auto", "dual"):

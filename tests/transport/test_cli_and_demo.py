@@ -18,6 +18,9 @@ def sample_files(tmp_path):
     np.save(tmp_path / "b.npy", rng.normal(size=(300, 2)) * [2.0, 0.5] + 1.0)
     np.save(tmp_path / "c.npy", rng.normal(size=(300, 3)))
     np.save(tmp_path / "flat.npy", rng.normal(size=300))
+    np.save(tmp_path / "complex.npy", rng.normal(size=(300, 2)) + 1j)
+    np.save(tmp_path / "nan.npy", np.full((300, 2), np.nan))
+    np.savetxt(tmp_path / "table.npy", rng.normal(size=(300, 2)), delimiter=",")  # a CSV under a .npy name
     return tmp_path
 
 
@@ -53,12 +56,23 @@ def test_cli_amortized_dual_keeps_its_inverse_network(sample_files):
 
 
 @pytest.mark.parametrize("target, message", [("c.npy", "same dimension"), ("flat.npy", "(N, d) array"),
-                                             ("missing.npy", "No such file")])
+                                             ("missing.npy", "No such file"), ("complex.npy", "real (N, d)"),
+                                             ("nan.npy", "NaN or inf"), ("table.npy", "not a NumPy .npy file")])
 def test_cli_reports_user_mistakes_in_one_line(sample_files, capsys, target, message):
     rc = main(["transport", "--source", str(sample_files / "a.npy"), "--target", str(sample_files / target),
                "--out", str(sample_files / "out"), "--steps", "2"])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and err.count("\n") == 1
+
+
+def test_cli_keeps_values_beyond_float32_in_float64(sample_files):
+    x = np.random.default_rng(0).normal(size=(200, 2)) * 1e39  # finite, but inf in float32
+    np.save(sample_files / "big.npy", x)
+    np.save(sample_files / "big2.npy", 2 * x)
+    out = sample_files / "out_big"
+    rc = main(["transport", "--source", str(sample_files / "big.npy"), "--target", str(sample_files / "big2.npy"),
+               "--out", str(out), "--steps", "2", "--method", "plan", "--device", "cpu"])
+    assert rc == 0 and np.isfinite(np.load(out / "mapped.npy")).all()
 
 
 def test_colour_transfer_moves_the_palette_towards_the_target():

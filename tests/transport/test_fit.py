@@ -102,6 +102,30 @@ def test_save_and_load_round_trip(fitted_map, gaussian2, tmp_path):
         torch.testing.assert_close(loaded(x), fitted_map(x))
 
 
+def test_malformed_map_files_raise_checkpoint_errors(fitted_map, tmp_path):
+    from gradflow.train import CheckpointError, save_checkpoint
+
+    save_checkpoint(tmp_path / "partial.pt", format="gradflow.transport.OTMap/1", spec=None)
+    with pytest.raises(CheckpointError, match="lacks dtype"):
+        OTMap.load(tmp_path / "partial.pt")
+    fitted_map.save(tmp_path / "map.pt")
+    with pytest.raises(CheckpointError, match="does not hold weights for this network"):
+        OTMap.load(tmp_path / "map.pt", model=BrenierNet(2, MGradNetC(2, width=8, depth=1)))
+    with pytest.raises(ValueError, match="model must be a MonotonePotential"):
+        OTMap.load(tmp_path / "map.pt", model="x")
+
+
+def test_transport_cost_is_chunked(fitted_map, gaussian2, monkeypatch):
+    import gradflow.transport._map as map_module
+
+    x = gaussian2[1].double()
+    full = fitted_map.transport_cost(x)
+    monkeypatch.setattr(map_module, "_EVAL_CHUNK", 300)
+    assert fitted_map.transport_cost(x) == pytest.approx(full, rel=1e-12)
+    with pytest.raises(ValueError, match="dtype"):
+        fitted_map.transport_cost(x.float())
+
+
 def test_user_network_needs_a_template_to_load(tmp_path, gaussian2):
     _, x, y, _ = gaussian2
     net = BrenierNet(2, MGradNetC(2, width=8, depth=1), strong_convexity=0.01)
@@ -133,7 +157,8 @@ _X = torch.randn(50, 2)
         (_X, torch.randn(50, 3), {}, "same dimension"),
         (_X[:2], _X, {}, "at least d \\+ 1"),
         (_X.clone().index_fill_(0, torch.tensor([3]), float("nan")), _X, {}, "NaN"),
-        (_X.long(), _X, {}, "floating"),
+        (_X.long(), _X, {}, "float32 or float64"),
+        (_X.half(), _X, {"method": "plan"}, "float32 or float64"),
         (_X[0], _X, {}, r"\(N, d\)"),
         ("samples.npy", _X, {}, "torch.distributions"),
         (lambda n: torch.randn(n + 1, 2), _X, {}, "must return a tensor of shape"),

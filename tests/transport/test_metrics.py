@@ -94,12 +94,14 @@ def test_cosine_similarity_values(generator):
     [
         (lambda x: l2_uvp(x, x, x, 0.0), "target_var"),
         (lambda x: l2_uvp(x[:, :1], x, x, 1.0), "shape"),
-        (lambda x: l2_uvp(x, x, x.long(), 1.0), "floating"),
+        (lambda x: l2_uvp(x, x, x.long(), 1.0), "float32 or float64"),
         (lambda x: l2_uvp(x, x, x[0], 1.0), r"\(N, d\)"),
         (lambda x: cosine_similarity(lambda z: z * float("nan"), x, x), "NaN"),
         (lambda x: w2(x, x[:, :1]), "shape"),
         (lambda x: w2(x[:0], x), "at least 1"),
         (lambda x: w2(x, x, reg=0.0), "reg"),
+        (lambda x: w2(x, x, exact=False, iters=0), "iters"),
+        (lambda x: w2(x, x, exact="yes"), "exact"),
     ],
 )
 def test_metrics_reject_bad_inputs(call, match):
