@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user can act on, reported in one line with exit status 2: bad values and files, a training
+    run that diverged (TrainingError) and a solve that did not converge (ConvergenceError)."""
+    from .potentials import ConvergenceError
+    from .train import TrainingError
+
+    errors = [ValueError, OSError, ImportError, TrainingError, ConvergenceError]
+    if "PIL.Image" in sys.modules:  # an image too large to decode safely
+        errors.append(sys.modules["PIL.Image"].DecompressionBombError)
+    return tuple(errors)
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -100,8 +112,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.run(args)
-    except (ValueError, OSError, ImportError) as err:
-        print(f"gradflow: error: {err}", file=sys.stderr)
+    except _user_errors() as err:
+        print(f"gradflow: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         print("gradflow: interrupted (checkpoints, if any, are kept; rerun with --resume)", file=sys.stderr)
