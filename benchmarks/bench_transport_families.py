@@ -92,9 +92,11 @@ def steps_per_dim(specs) -> dict:
 
 
 def _spread(values):
+    """median [min, max] (integers as integers)."""
     values = sorted(values)
+    show = (lambda v: str(round(v))) if all(float(v).is_integer() for v in values) else (lambda v: f"{v:.3g}")
     median = statistics.median(values)
-    return median if len(values) == 1 else f"{median:.3g} [{values[0]:.3g}, {values[-1]:.3g}]"
+    return show(median) if len(values) == 1 else f"{show(median)} [{show(values[0])}, {show(values[-1])}]"
 
 
 def main():
