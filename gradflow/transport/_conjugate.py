@@ -20,7 +20,7 @@ __all__ = ["AMORTIZATION_LOSSES", "DENSE_NEWTON_MAX_DIM", "Amortized", "Amortize
            "DenseNewton", "NewtonCG", "newton_cg"]
 
 _PRECONDITIONER_POINTS = 32
-DENSE_NEWTON_MAX_DIM = 16  # "auto" choices: dense Newton up to this d, matrix-free Newton-CG above
+DENSE_NEWTON_MAX_DIM = 16  # Amortized(fine_tune="auto") and OTMap.inverse: dense Newton up to this d, Newton-CG above
 
 
 def _scaled_residual(r: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -175,8 +175,9 @@ class Conjugate:
 
 
 class DenseNewton(Conjugate):
-    """Damped Newton from 0 on the dense (d, d) Jacobian of each point (:meth:`MonotonePotential.inverse`),
-    at most ``max_iter`` iterations: each forms and solves a (d, d) system per point, cheapest for small d."""
+    """Damped Newton on the dense (d, d) Jacobian of each point (:meth:`MonotonePotential.inverse`), from
+    ``x0`` (default 0), at most ``max_iter`` iterations: each forms and solves a (d, d) system per point,
+    cheapest for small d."""
 
     def __init__(self, max_iter: int = 20):
         super().__init__(max_iter)

@@ -12,7 +12,7 @@ from ..potentials import ConvergenceError, MonotonePotential, create_potential
 from ..train import CheckpointError, load_checkpoint, save_checkpoint
 from ._conjugate import DENSE_NEWTON_MAX_DIM, newton_cg
 from ._methods import amortized_inverse_net
-from ._potential import BrenierNet, default_net
+from ._potential import DEFAULT_MODULES, BrenierNet, default_net
 
 __all__ = ["OTMap", "build_potential"]
 
@@ -152,7 +152,8 @@ class OTMap:
                         method=self.method, history=history, steps=self.steps, stop_reason=self.stop_reason,
                         seconds=self.seconds, best_step=self.best_step, best_val_loss=self.best_val_loss,
                         inverse_state_dict=None if self.inverse_net is None else
-                        {k: v.detach().cpu() for k, v in self.inverse_net.state_dict().items()})
+                        {k: v.detach().cpu() for k, v in self.inverse_net.state_dict().items()},
+                        inverse_n_modules=getattr(getattr(self.inverse_net, "net", None), "n_modules", None))
 
     @classmethod
     def load(cls, path: str | os.PathLike, model: MonotonePotential | None = None,
@@ -178,7 +179,9 @@ class OTMap:
             model.load_state_dict(state["state_dict"])
             inverse_net = None
             if state.get("inverse_state_dict") is not None:
-                inverse_net = amortized_inverse_net(model.dim).to(getattr(torch, state["dtype"]))
+                # files saved before the module count was recorded used 4 modules
+                n_modules = state.get("inverse_n_modules", 4) or DEFAULT_MODULES
+                inverse_net = amortized_inverse_net(model.dim, n_modules).to(getattr(torch, state["dtype"]))
                 inverse_net.load_state_dict(state["inverse_state_dict"])
         except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"{path} does not hold weights for this network: {err}") from err

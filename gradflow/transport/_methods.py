@@ -1,7 +1,7 @@
 """The fitting methods of :func:`fit_ot_map` as objects, each owning its loss, held-out terms and defaults (private).
 
 * :class:`SemiDual`: min over convex psi of E_P[psi(x)] + E_Q[psi*(y)] (samples), psi* by a :class:`Conjugate`;
-* :class:`PlanRegression`: regress T on barycentric projections of minibatch OT plans (samples);
+* :class:`PlanRegression`: regress T on barycentric projections of OT plans (minibatch or whole data);
 * :class:`MongeAmpere`: E_P |log det J_T(x) - log p(x) + log q(T(x))| (log-densities).
 """
 
@@ -17,7 +17,7 @@ from .._validation import check_choice
 from ..potentials import MonotonePotential
 from ._conjugate import Amortized, AmortizedConjugate, Conjugate, DenseNewton, NewtonCG
 from ._metrics import sinkhorn_plan
-from ._potential import BrenierNet
+from ._potential import DEFAULT_MODULES, BrenierNet, default_net
 
 __all__ = ["CONJUGATES", "METHODS", "MongeAmpere", "PlanRegression", "SemiDual",
            "TransportMethod", "amortized_inverse_net", "sum_of_means"]
@@ -32,9 +32,9 @@ def sum_of_means(values) -> torch.Tensor:
     return sum(t.mean() for t in values if t.numel())
 
 
-def amortized_inverse_net(dim: int) -> BrenierNet:
+def amortized_inverse_net(dim: int, n_modules: int = DEFAULT_MODULES) -> BrenierNet:
     """The amortised inverse network of :class:`Amortized` fits (x*(y) = grad psi*(y) is monotone)."""
-    return BrenierNet(dim, strong_convexity=1e-3)
+    return BrenierNet(dim, default_net(dim, n_modules=n_modules), strong_convexity=1e-3)
 
 
 class TransportMethod:

@@ -107,6 +107,23 @@ def test_amortized_dual_learns_the_map_and_its_inverse(amortized_fit):
     assert predicted < 0.8 * linear_inverse, (predicted, linear_inverse)  # the network alone beats linear
 
 
+def test_maps_saved_with_a_four_module_inverse_network_still_load(tmp_path):
+    from gradflow.train import load_checkpoint, save_checkpoint
+    from gradflow.transport._methods import amortized_inverse_net
+
+    old_inverse = amortized_inverse_net(3, n_modules=4)
+    T = OTMap(BrenierNet(3), inverse_net=amortized_inverse_net(3))
+    T.save(tmp_path / "map.pt")
+    state = load_checkpoint(tmp_path / "map.pt")
+    del state["inverse_n_modules"]  # as written before the count was recorded
+    state["inverse_state_dict"] = old_inverse.state_dict()
+    save_checkpoint(tmp_path / "old.pt", **state)
+    y = torch.randn(5, 3)
+    with torch.no_grad():
+        loaded = OTMap.load(tmp_path / "old.pt", model=BrenierNet(3))
+        torch.testing.assert_close(loaded.inverse_net(y), old_inverse(y))
+
+
 def test_amortized_map_saves_its_inverse_network(amortized_fit, tmp_path):
     _, x_test, T = amortized_fit
     T.save(tmp_path / "map.pt")
