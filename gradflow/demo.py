@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import __version__
 from .report import Report
 
 __all__ = ["SECTIONS", "run_demo"]
@@ -25,6 +26,17 @@ SECTIONS = [
 
 def _say(text: str) -> None:
     print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+def _machine() -> str:
+    """gradflow, Python and torch versions, torch threads, CPU count and platform, in one line."""
+    import os
+    import platform
+
+    import torch
+
+    return (f"gradflow {__version__}, Python {platform.python_version()}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} thread(s)), {os.cpu_count()} CPU(s), {platform.platform()}")
 
 
 def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 0, max_time: float | None = None,
@@ -67,6 +79,6 @@ def run_demo(out_dir, *, quick: bool = False, device: str = "auto", seed: int = 
     if progress:
         _say(f"all {len(chosen)} sections done in {time.perf_counter() - begin:.1f}s")
     report.heading("Run")
-    report.text(f"quick={quick}, device={device}, seed={seed}, max_time={max_time}")
+    report.text(f"quick={quick}, device={device}, seed={seed}, max_time={max_time}; {_machine()}")
     report.table(["section", "seconds"], timings)
     return report.write()

@@ -34,6 +34,7 @@ def test_demo_quick_writes_a_report_with_figures(tmp_path, capsys):
     assert re.search(rf"demo: all {n} sections done in \d+\.\ds\n", captured.err)
     report = (tmp_path / "report.md").read_text()
     assert "## Summary" in report and "Gradient fields" in report
+    assert f"torch {torch.__version__} (1 thread(s))" in report  # the run section names the machine
     images = sorted((tmp_path / "figures").glob("*.png"))
     assert len(images) >= 3
     for image in images:
