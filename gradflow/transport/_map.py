@@ -20,7 +20,7 @@ _FORMAT = "gradflow.transport.OTMap/1"
 #: names accepted for ``potential`` in :func:`fit_ot_map` (besides a MonotonePotential instance)
 POTENTIAL_NAMES = ("brenier", "icnn", "mgradnet_c", "mgradnet_m")
 _CHUNK = 4096  # points per matrix-free inverse solve
-_EVAL_CHUNK = 65_536  # points per forward pass of transport_cost
+_EVAL_CHUNK = 65_536  # points per forward pass without a graph
 #: the entries every saved map holds
 _FIELDS = frozenset({"spec", "dtype", "state_dict", "method", "history", "steps", "stop_reason", "seconds"})
 _CG_ITERS = 16  # CG iterations per Newton step of the matrix-free inverse (at most d)
@@ -83,46 +83,67 @@ class OTMap:
     def dim(self) -> int:
         return self.model.dim
 
+    def _evaluate(self, fn, x: torch.Tensor, name: str) -> torch.Tensor:
+        """fn over points x (..., d): with autograd when x requires grad, else without a graph, in chunks of
+        65536 points (bounded memory for any batch)."""
+        check_field_input(x, self.dim, next(self.model.parameters()), name)
+        if x.requires_grad:
+            return fn(x)
+        flat = x.reshape(-1, self.dim)
+        with torch.no_grad():
+            out = torch.cat([fn(c) for c in flat.split(_EVAL_CHUNK)]) if len(flat) else fn(flat)
+        return out.reshape(*x.shape[:-1], *out.shape[1:])
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        """T(x) = grad psi(x), (..., d) -> (..., d). A plain tensor unless ``x`` requires grad, in which case the
+        result carries the graph (``T.model(x)`` always does)."""
+        return self._evaluate(self.model, x, "x")
 
     def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
         """T^{-1}(y) = grad psi*(y), (..., d) -> (..., d), without gradients (``T.model.inverse`` gives
         implicit-function gradients). Damped Newton, started from the amortised inverse network's prediction
         when the fit trained one, else from 0: on the dense Jacobian up to d = 16, matrix-free
-        (:func:`newton_cg`, CG on Jacobian-vector products) above, in chunks of 4096 points. Converged when
+        (:func:`newton_cg`, CG on Jacobian-vector products) above; in chunks of 4096 points. Converged when
         ||grad psi(x) - y||_inf <= tol (1 + ||y||_inf) (tol: 1e-5 in float32, 1e-10 in float64); raises
         :class:`~gradflow.potentials.ConvergenceError` otherwise."""
         check_field_input(y, self.dim, next(self.model.parameters()), "y")
         if tol is None:
             tol = 1e-10 if y.dtype == torch.float64 else 1e-5
         flat = y.detach().reshape(-1, self.dim)
-        with torch.no_grad():
-            x0 = None if self.inverse_net is None else self.inverse_net(flat)
+        parts, worst = [], 0.0
+        for part in flat.split(_CHUNK):
+            with torch.no_grad():
+                x0 = None if self.inverse_net is None else self.inverse_net(part)
             if self.dim <= DENSE_NEWTON_MAX_DIM:
-                return self.model.inverse(flat, tol=tol, max_iter=max_iter, x0=x0).reshape(y.shape)
-        chunks = [newton_cg(self.model, part, None if x0 is None else x0[i:i + len(part)], tol=tol,
-                            max_iter=max_iter, cg_iters=min(self.dim, _CG_ITERS))
-                  for i, part in zip(range(0, len(flat), _CHUNK), flat.split(_CHUNK))]
-        x = torch.cat([c[0] for c in chunks]) if chunks else flat.clone()
-        worst = max((float(c[1].max()) for c in chunks if c[1].numel()), default=0.0)
+                try:
+                    with torch.no_grad():
+                        x = self.model.inverse(part, tol=tol, max_iter=max_iter, x0=x0)
+                except ConvergenceError as err:
+                    x, worst = err.x, max(worst, err.residual)
+            else:
+                x, res = newton_cg(self.model, part, x0, tol=tol, max_iter=max_iter,
+                                   cg_iters=min(self.dim, _CG_ITERS))
+                worst = max(worst, float(res.max()) if res.numel() else 0.0)
+            parts.append(x)
+        x = (torch.cat(parts) if parts else flat.clone()).reshape(y.shape)
         if worst > tol:
-            raise ConvergenceError(f"inverse did not converge in {max_iter} Newton-CG iterations: worst scaled "
-                                   f"residual {worst:.3g} > tol {tol:.3g}", x.reshape(y.shape), worst)
-        return x.reshape(y.shape)
+            solver = "Newton" if self.dim <= DENSE_NEWTON_MAX_DIM else "Newton-CG"
+            raise ConvergenceError(f"inverse did not converge in {max_iter} {solver} iterations: worst scaled "
+                                   f"residual {worst:.3g} > tol {tol:.3g}", x, worst)
+        return x
 
     def potential(self, x: torch.Tensor) -> torch.Tensor:
-        """psi(x) with T = grad psi, (..., d) -> (...)."""
-        return self.model.energy(x)
+        """psi(x) with T = grad psi, (..., d) -> (...); a plain tensor unless ``x`` requires grad."""
+        return self._evaluate(self.model.energy, x, "x")
 
     def interpolate(self, x: torch.Tensor, t) -> torch.Tensor:
         """McCann interpolation x_t = (1 - t) x + t T(x) for t in [0, 1]: a float, or a tensor broadcasting
         against x's batch shape (...); returns (..., d). Pushing samples of P gives samples of the W2
-        geodesic P_t."""
-        tt = torch.as_tensor(t, dtype=x.dtype if isinstance(x, torch.Tensor) else None)
+        geodesic P_t. A plain tensor unless ``x`` requires grad."""
+        y = self(x)
+        tt = torch.as_tensor(t, dtype=x.dtype)
         if not tt.is_floating_point() or not bool(((tt >= 0) & (tt <= 1)).all()):
             raise ValueError(f"t must lie in [0, 1], got {t!r}")
-        y = self.model(x)
         tt = tt.to(x.device).unsqueeze(-1) if tt.ndim else tt.to(x.device)
         return x + tt * (y - x)
 
@@ -130,10 +151,7 @@ class OTMap:
         """mean_n ||T(x_n) - x_n||^2 over samples x (N, d) of P: the cost of T, ~W2^2(P, Q) if T is optimal."""
         if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a tensor of shape (N, {self.dim}) with N >= 1, got {getattr(x, 'shape', x)}")
-        check_field_input(x, self.dim, next(self.model.parameters()), "x")
-        with torch.no_grad():  # in chunks: bounded memory for any N
-            total = sum(float((self.model(c) - c).square().sum()) for c in x.split(_EVAL_CHUNK))
-        return total / x.shape[0]
+        return float((self(x.detach()) - x).square().sum(-1).mean())
 
     def to(self, *args, **kwargs) -> OTMap:
         """Move/cast the network (as ``torch.nn.Module.to``); returns self."""

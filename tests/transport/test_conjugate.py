@@ -228,3 +228,38 @@ def test_otmap_inverse_is_matrix_free_and_chunked_above_d16(amortized, monkeypat
         T.inverse(y, max_iter=1)
     with pytest.raises(ValueError, match="y"):
         T.inverse(y[..., :3])
+
+
+@pytest.mark.parametrize("dim", [3, 20])
+def test_otmap_inverse_chunks_the_dense_and_the_matrix_free_solve_alike(dim, monkeypatch):
+    import gradflow.transport._map as map_module
+
+    psi = _curved_potential(dim)
+    T = OTMap(psi)
+    x = torch.randn(250, dim, dtype=torch.float64)
+    with torch.no_grad():
+        y = psi(x)
+    monkeypatch.setattr(map_module, "_CHUNK", 100)
+    torch.testing.assert_close(T.inverse(y), x, rtol=0, atol=1e-7)
+    with pytest.raises(ConvergenceError) as err:
+        T.inverse(y, max_iter=1)
+    assert err.value.x.shape == y.shape and err.value.residual > 1e-10
+
+
+def test_otmap_evaluations_are_plain_tensors_unless_x_requires_grad(monkeypatch):
+    import gradflow.transport._map as map_module
+
+    psi = _curved_potential(3)
+    T = OTMap(psi)
+    x = torch.randn(5, 7, 3, dtype=torch.float64)
+    monkeypatch.setattr(map_module, "_EVAL_CHUNK", 4)  # 35 points in 9 chunks
+    for out, expected in ((T(x), psi(x)), (T.potential(x), psi.energy(x)),
+                          (T.interpolate(x, 0.25), x + 0.25 * (psi(x) - x))):
+        assert not out.requires_grad and out.grad_fn is None
+        torch.testing.assert_close(out, expected.detach())
+    xg = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(T.potential(xg).sum(), xg)
+    torch.testing.assert_close(grad, psi(x).detach())  # grad psi = T, through the kept graph
+    assert T(xg).grad_fn is not None
+    with pytest.raises(ValueError, match="x"):
+        T.potential(x[..., :2])
