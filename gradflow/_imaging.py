@@ -1,15 +1,23 @@
-"""Image quality metrics shared by the domains (private): one PSNR, re-exported by gradflow.inverse and
-gradflow.vision, and the luma conversion it can score on."""
+"""Images shared by the domains (private): one PSNR and one SSIM, re-exported by gradflow.inverse and
+gradflow.vision, the luma conversion they can score on, and the one image-file reader, with its pixel cap."""
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._validation import check_choice, check_finite, check_number, check_positive_int
 
-__all__ = ["CHANNELS", "check_image_pair", "psnr", "rgb_to_y"]
+__all__ = ["CHANNELS", "DEFAULT_MAX_PIXELS", "check_image_pair", "psnr", "read_image", "rgb_to_y", "ssim"]
+
+#: the largest image (width x height) :func:`read_image` decodes unless told otherwise: 4096 x 4096 pixels
+#: (a float32 RGB copy of it is 201 MB; the CLI's ``--max-pixels`` overrides it)
+DEFAULT_MAX_PIXELS = 4096 * 4096
 
 #: what :func:`psnr` scores: every channel as given, or the BT.601 luma of RGB (the super-resolution convention)
 CHANNELS = ("all", "y")
@@ -97,3 +105,99 @@ def psnr(x: torch.Tensor, reference: torch.Tensor, *, data_range: float = 1.0, c
     a, b = check_image_pair(x, reference, crop=crop, channel=channel)
     mse = (a - b).square().flatten(-3).mean(-1)
     return (20.0 * math.log10(data_range) - 10.0 * torch.log10(mse)).to(dtype)
+
+
+def ssim(x: torch.Tensor, reference: torch.Tensor, *, data_range: float = 1.0, crop: int = 0, channel: str = "all",
+         window: int = 11, sigma: float | None = 1.5) -> torch.Tensor:
+    r"""Structural similarity (Wang et al. 2004) per image, shape (...) for images (..., C, H, W), float64:
+    the mean over the valid window positions and the channels of
+
+        ((2 mu_x mu_r + C1) (2 s_xr + C2)) / ((mu_x^2 + mu_r^2 + C1) (s_x^2 + s_r^2 + C2)),
+
+    C1 = (0.01 L)^2, C2 = (0.03 L)^2, L = ``data_range``, with local statistics over a ``window`` x
+    ``window`` window. Defaults (the paper's): a Gaussian window, 11 x 11, ``sigma`` 1.5, population
+    (co)variances, i.e. ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)``. ``sigma=None`` takes a uniform window with sample (co)variances,
+    scikit-image's default with ``window=7``. Computed in float64.
+
+    Args:
+        x, reference: the estimate and the ground truth, same shape, finite, at least ``window`` pixels
+            on each side after the crop.
+        data_range: the peak value, a finite number > 0 (1 for images in [0, 1]).
+        crop, channel: as in :func:`psnr` (``channel="y"``: the luma of RGB, the SR convention).
+        window: the odd or even window side, an integer >= 2; sigma: the Gaussian's standard deviation
+            in pixels (> 0), or None for a uniform window.
+
+    Example:
+        >>> ref = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> ssim(ref, ref)
+        tensor([1., 1.], dtype=torch.float64)
+        >>> bool(ssim(ref.flip(-1), ref, window=7, sigma=None)[0] < 0.5)
+        True
+    """
+    data_range = check_number(data_range, "data_range", minimum=0.0, strict=True)
+    window = check_positive_int(window, "window", minimum=2)
+    if sigma is not None:
+        sigma = check_number(sigma, "sigma", minimum=0.0, strict=True)
+    a, b = check_image_pair(x, reference, crop=crop, channel=channel)
+    if min(a.shape[-2:]) < window:
+        raise ValueError(f"ssim needs images of at least {window}x{window} pixels (the window), got "
+                         f"{tuple(a.shape[-2:])}{f' after a {crop}-pixel crop' if crop else ''}")
+    batch, (channels, height, width) = a.shape[:-3], a.shape[-3:]
+    a, b = a.reshape(-1, channels, height, width), b.reshape(-1, channels, height, width)
+    if sigma is None:
+        w = torch.full((window,), 1.0 / window, dtype=a.dtype, device=a.device)
+        cov_norm = window * window / (window * window - 1.0)
+    else:
+        t = torch.arange(window, dtype=a.dtype, device=a.device) - (window - 1) / 2
+        w = torch.exp(-0.5 * (t / sigma) ** 2)
+        w, cov_norm = w / w.sum(), 1.0
+    kernel = (w[:, None] * w[None, :]).expand(channels, 1, window, window)
+
+    def local_mean(t):
+        return F.conv2d(t, kernel, groups=channels)
+
+    mu_a, mu_b = local_mean(a), local_mean(b)
+    var_a = cov_norm * (local_mean(a * a) - mu_a.square())
+    var_b = cov_norm * (local_mean(b * b) - mu_b.square())
+    cov = cov_norm * (local_mean(a * b) - mu_a * mu_b)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2))
+    return s.mean((1, 2, 3)).reshape(batch)
+
+
+def read_image(path: str | os.PathLike, *, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Read an image file (PNG, JPEG, any format Pillow reads) as a float32 tensor (channels, H, W) in [0, 1]
+    (``channels`` 1: grayscale, 3: RGB).
+
+    The size is read from the file's header before any pixel is decoded: an image of more than
+    ``max_pixels`` pixels (W x H; default :data:`DEFAULT_MAX_PIXELS` = 4096 x 4096) raises ValueError
+    naming ``max_pixels`` (the CLI's ``--max-pixels``), so a small file that decodes to a huge image
+    cannot exhaust memory. Raises OSError for a missing or unreadable file.
+    """
+    try:
+        from PIL import Image
+    except ImportError as err:  # pragma: no cover - optional dependency
+        raise ImportError("reading images needs Pillow: pip install 'gradflow[data]'") from err
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    check_positive_int(max_pixels, "max_pixels")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a path (str or os.PathLike), got {type(path).__name__}")
+    path = Path(path)
+    if not path.is_file():
+        raise OSError(f"no such image file: {path}")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            array = None if width * height > max_pixels else np.asarray(image.convert("RGB" if channels == 3 else "L"))
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"image {path} is larger than Pillow decodes ({err}); max_pixels cannot lift "
+                         "Pillow's own limit") from err
+    except Exception as err:  # Pillow raises many types for unreadable files
+        raise OSError(f"cannot read image {path}: {err}") from err
+    if array is None:
+        raise ValueError(f"image {path} is {width}x{height} = {width * height} pixels, above max_pixels={max_pixels}; "
+                         "pass a larger max_pixels (gradflow --max-pixels N) to read it")
+    tensor = torch.from_numpy(np.array(array, dtype=np.float32) / 255.0)
+    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()

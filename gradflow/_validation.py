@@ -13,13 +13,26 @@ __all__ = [
     "check_float_dtype",
     "check_number",
     "check_positive_int",
+    "check_seed",
 ]
 
 
+#: the largest integer option gradflow takes: torch's int64 range (larger ones fail inside torch)
+MAX_INT = 2**63 - 1
+
+
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise ValueError if it is not an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    """Return ``value`` as an int, or raise ValueError if it is not an integer in [``minimum``, 2**63 - 1]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_INT:
+        raise ValueError(f"{name} must be an integer >= {minimum} (and <= 2**63 - 1), got {value!r}")
+    return value
+
+
+def check_seed(value, name: str = "seed") -> int:
+    """Return ``value`` if it is an integer in [0, 2**63) (what torch, NumPy and ``random`` all accept),
+    else raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValueError(f"{name} must be an integer in [0, 2**63), got {value!r}")
     return value
 
 

@@ -8,6 +8,14 @@ such a module defines ``register(subparsers, common)``, adding parsers whose ``r
 function of the parsed arguments returning the exit status. User mistakes (bad option values, missing or
 unreadable files) print one line and exit with status 2.
 
+``--out`` policy: a command refuses an ``--out`` directory that already holds files (a previous run's)
+unless ``--overwrite`` (write into it, replacing files of the same name; other files stay) or, for the
+training commands, ``--resume`` (continue the run saved there) is given; an ``--out`` that is a file is
+refused. Output files are written atomically (a temporary file renamed into place).
+
+Images read from files (``gradflow restore``, ``gradflow sr apply``) are refused above ``--max-pixels``
+pixels (width x height; default 4096 x 4096), before they are decoded.
+
 Results go to stdout, progress to stderr: the demo writes a line as each section starts and ends, and
 every training run a line with its budget, a tqdm bar on a terminal or else (a log file, ``nohup``,
 CI) a status line every 10 seconds, and a line with its stop reason. ``GRADFLOW_PROGRESS_INTERVAL=60``
@@ -19,10 +27,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 import gradflow
 
-__all__ = ["COMMAND_MODULES", "main", "positive_int"]
+from ._imaging import DEFAULT_MAX_PIXELS
+
+__all__ = ["COMMAND_MODULES", "check_out", "main", "positive_int"]
 
 #: modules that register subcommands, in the order they appear in ``gradflow --help``
 COMMAND_MODULES = [
@@ -51,13 +62,21 @@ def positive_int(text: str) -> int:
 
 
 def common_options(parser: argparse.ArgumentParser, out_default: str) -> None:
-    """The options every subcommand takes: --out, --device, --seed, --max-time, --threads."""
-    parser.add_argument("--out", default=out_default, help=f"output directory (default: {out_default})")
+    """The options every subcommand takes: --out, --overwrite, --device, --seed, --max-time, --threads,
+    --max-pixels."""
+    parser.add_argument("--out", default=out_default,
+                        help=f"output directory (default: {out_default}); refused if it already holds files, "
+                        "unless --overwrite (or --resume where the command has it)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --out, replacing files of the same name")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--max-time", type=float, default=None, help="wall-clock budget in seconds per fit")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads for torch (default: torch's choice; the demo uses 1)")
+    parser.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                        help="refuse input images of more pixels (width x height) than this, before decoding "
+                        f"them (default: {DEFAULT_MAX_PIXELS} = 4096x4096)")
 
 
 def _demo(args) -> int:
@@ -100,6 +119,21 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def check_out(args) -> None:
+    """Apply the ``--out`` policy (module docstring): raise ValueError if ``args.out`` is a file, or a directory
+    that holds files while neither ``--overwrite`` nor ``--resume`` was given."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; --out must be a directory")
+    if out.is_dir() and not (args.overwrite or getattr(args, "resume", False)):
+        entries = sorted(p.name for p in out.iterdir())
+        if entries:
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            resume = " or --resume to continue the run saved there" if hasattr(args, "resume") else ""
+            raise ValueError(f"--out {out} is not empty ({len(entries)} entries: {shown}); pass --overwrite to "
+                             f"write into it (files of the same name are replaced){resume}, or choose another --out")
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -111,6 +145,7 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
+        check_out(args)
         return args.run(args)
     except _user_errors() as err:
         print(f"gradflow: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line

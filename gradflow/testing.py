@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from ._validation import check_finite, check_number
 from .potentials import autograd_gradient, autograd_jacobian
 
 __all__ = [
@@ -38,9 +39,29 @@ TOLERANCES = {
 
 
 def tolerance(dtype: torch.dtype, rtol: float | None = None, atol: float | None = None) -> tuple[float, float]:
-    """(rtol, atol) for ``dtype``, overridden by any value given."""
+    """(rtol, atol) for ``dtype``, overridden by any value given (finite numbers >= 0; ValueError otherwise)."""
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"dtype must be a torch.dtype, got {dtype!r}")
+    if rtol is not None:
+        rtol = check_number(rtol, "rtol", minimum=0.0)
+    if atol is not None:
+        atol = check_number(atol, "atol", minimum=0.0)
     default_rtol, default_atol = TOLERANCES.get(dtype, TOLERANCES[torch.float32])
     return (default_rtol if rtol is None else rtol), (default_atol if atol is None else atol)
+
+
+def _check(field, x, *, field_name: str = "field", x_name: str = "x", method: str | None = None) -> None:
+    """ValueError naming the argument unless ``field`` is callable (and has a callable ``method``) and ``x`` is
+    a non-empty finite floating-point tensor."""
+    if not callable(field):
+        raise ValueError(f"{field_name} must be callable (a field or a model), got {type(field).__name__}")
+    if method is not None and not callable(getattr(field, method, None)):
+        raise ValueError(f"{field_name} must have a {method}() method (e.g. a gradflow "
+                         f"{'MonotonePotential' if method == 'inverse' else 'Potential'}), got {type(field).__name__}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim == 0 or x.numel() == 0:
+        desc = f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{x_name} must be a non-empty floating-point tensor of points (..., d), got {desc}")
+    check_finite(x, x_name)
 
 
 def _max_rel_error(a: torch.Tensor, b: torch.Tensor, rtol: float, atol: float) -> tuple[float, bool]:
@@ -58,6 +79,7 @@ def _field_jacobian(field, x: torch.Tensor) -> torch.Tensor:
 def assert_conservative(field, x: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
     """Assert the Jacobian of ``field`` at the points ``x`` (..., d) is symmetric, i.e. the field is a
     gradient there: max |J - J^T| <= atol + rtol max|J|."""
+    _check(field, x)
     rtol, atol = tolerance(x.dtype, rtol, atol)
     J = _field_jacobian(field, x)
     asym = float((J - J.mT).abs().max())
@@ -72,6 +94,7 @@ def assert_conservative(field, x: torch.Tensor, rtol: float | None = None, atol:
 def assert_monotone(field, x: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
     """Assert the symmetric part of the Jacobian of ``field`` at ``x`` is PSD (the field is monotone):
     min eigenvalue of (J + J^T)/2 >= -(atol + rtol max|J|)."""
+    _check(field, x)
     rtol, atol = tolerance(x.dtype, rtol, atol)
     J = _field_jacobian(field, x)
     lam_min = float(torch.linalg.eigvalsh(0.5 * (J + J.mT)).min())
@@ -85,6 +108,7 @@ def assert_monotone(field, x: torch.Tensor, rtol: float | None = None, atol: flo
 def assert_energy_consistent(potential, x: torch.Tensor, rtol: float | None = None,
                              atol: float | None = None) -> None:
     """Assert autograd of ``potential.energy`` equals ``potential(x)`` at the points ``x``."""
+    _check(potential, x, field_name="potential", method="energy")
     rtol, atol = tolerance(x.dtype, rtol, atol)
     with torch.no_grad():
         field = potential(x)
@@ -97,6 +121,7 @@ def assert_energy_consistent(potential, x: torch.Tensor, rtol: float | None = No
 def assert_jacobian_consistent(potential, x: torch.Tensor, rtol: float | None = None,
                                atol: float | None = None) -> None:
     """Assert ``potential.jacobian(x)`` equals the autograd Jacobian of ``potential`` at ``x``."""
+    _check(potential, x, field_name="potential", method="jacobian")
     rtol, atol = tolerance(x.dtype, rtol, atol)
     with torch.no_grad():
         J = potential.jacobian(x)
@@ -108,6 +133,7 @@ def assert_jacobian_consistent(potential, x: torch.Tensor, rtol: float | None = 
 def assert_inverse(potential, y: torch.Tensor, rtol: float | None = None, atol: float | None = None,
                    **inverse_options) -> None:
     """Assert ``potential(potential.inverse(y)) == y``: the inverse really solves grad psi(x) = y."""
+    _check(potential, y, field_name="potential", x_name="y", method="inverse")
     rtol, atol = tolerance(y.dtype, rtol, atol)
     with torch.no_grad():
         x = potential.inverse(y, **inverse_options)
@@ -121,6 +147,7 @@ def assert_symplectic(step, z: torch.Tensor, rtol: float | None = None, atol: fl
     its Jacobian M satisfies M^T J M = J with J = [[0, I], [-I, 0]], to atol + rtol max|M|^2."""
     from .dynamics import symplectic_form
 
+    _check(step, z, field_name="step", x_name="z")
     rtol, atol = tolerance(z.dtype, rtol, atol)
     if z.ndim != 1 or z.shape[0] % 2:
         raise ValueError(f"z must be one state of even size (2n,), got shape {tuple(z.shape)}")

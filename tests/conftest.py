@@ -1,10 +1,16 @@
+import os
+
 import pytest
 import torch
 from hypothesis import settings
 
-settings.register_profile("default", deadline=None, max_examples=20, derandomize=True)
+# Hypothesis profiles: "ci" (short and derandomised: the same examples on every CI run) is selected when
+# CI=true; "local" (more examples, a fresh draw each run) otherwise; "thorough" on request.
+# HYPOTHESIS_PROFILE=NAME selects one explicitly.
+settings.register_profile("ci", deadline=None, max_examples=10, derandomize=True)
+settings.register_profile("local", deadline=None, max_examples=30)
 settings.register_profile("thorough", deadline=None, max_examples=200)
-settings.load_profile("default")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "local"))
 
 
 def _single_thread():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -113,9 +115,14 @@ class MonotonePotential(Potential):
         return g + self.strong_convexity * x if self.strong_convexity else g
 
     def energy(self, x):
+        """psi(x) + mu/2 ||x||^2, (..., d) -> (...). The quadratic term is summed as ||sqrt(mu/2) x||^2 (scaled
+        before squaring), so it overflows only where its value exceeds the dtype's range (float32: about
+        3.4e38, i.e. ||x|| > 2.6e19 / sqrt(mu)); beyond that the energy is +inf: use float64 there."""
         self._check(x)
         e = self._energy(x)
-        return e + 0.5 * self.strong_convexity * x.square().sum(-1) if self.strong_convexity else e
+        if not self.strong_convexity:
+            return e
+        return e + (math.sqrt(0.5 * self.strong_convexity) * x).square().sum(-1)
 
     def jacobian(self, x):
         self._check(x)

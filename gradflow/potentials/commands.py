@@ -13,6 +13,7 @@ def _fit_field(args) -> int:
 
     from ..report import Report, require_matplotlib
     from ..train import save_checkpoint
+    from ..train._checkpoint import atomic_write_text
     from ._registry import count_parameters, create_potential
     from .demo import plot_fields
     from .fitting import fit_field
@@ -36,7 +37,7 @@ def _fit_field(args) -> int:
     metrics = {"target": args.target, "model": args.model, "params": count_parameters(model), "error_db": db,
                "steps": result.steps, "stop_reason": result.stop_reason, "best_val_loss": result.best_val_loss}
     save_checkpoint(out / "model.pt", state_dict=model.state_dict(), name=args.model, dim=target.dim)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     report = Report(out, f"fit-field: {args.model} on {args.target}")
     report.table(list(metrics), [list(metrics.values())])
     if target.dim == 2:

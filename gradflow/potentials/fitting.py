@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_positive_int
+from .._validation import check_float_dtype, check_positive_int, check_seed
 from ..train import FitResult, fit
 from .targets import FieldTarget
 
@@ -47,8 +47,15 @@ def fit_field(
         >>> gradient_error_db(result.model, target, target.grid(20)) < 0
         True
     """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module (e.g. a gradflow potential), got {type(model).__name__}")
+    if not isinstance(target, FieldTarget):
+        hint = f" (for a target by name: create_target({target!r}))" if isinstance(target, str) else ""
+        raise ValueError(f"target must be a FieldTarget, got {type(target).__name__}{hint}")
     check_positive_int(n_train, "n_train")
     check_positive_int(n_val, "n_val")
+    check_seed(seed)
+    check_float_dtype(dtype)
     generator = torch.Generator().manual_seed(seed)
     x_train = target.sample(n_train, generator=generator, dtype=dtype)
     x_val = target.sample(n_val, generator=generator, dtype=dtype)

@@ -19,6 +19,7 @@ import torch
 __all__ = [
     "CheckpointError",
     "atomic_write",
+    "atomic_write_text",
     "check_model_matches",
     "load_checkpoint",
     "save_checkpoint",
@@ -139,6 +140,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             os.close(dir_fd)
     _remove_stale_temporaries(path, started)
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` with :func:`atomic_write`: the output-file writer of the CLI (text,
+    JSON, Markdown). Other formats pass a writer to :func:`atomic_write` itself, e.g.
+    ``atomic_write(p, lambda f: np.save(f, array))`` or ``atomic_write(p, lambda f: image.save(f, format="PNG"))``.
+
+    Example:
+        >>> import tempfile, os
+        >>> atomic_write_text(os.path.join(tempfile.mkdtemp(), "a.json"), "{}\\n").read_text()
+        '{}\\n'
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _remove_stale_temporaries(path: Path, before: float) -> None:

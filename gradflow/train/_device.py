@@ -9,6 +9,8 @@ import random
 import numpy as np
 import torch
 
+from .._validation import check_seed
+
 __all__ = [
     "derive_seed",
     "deterministic_algorithms",
@@ -52,8 +54,7 @@ def seed_everything(seed: int) -> None:
         >>> bool(torch.rand(1) == a)
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (fit seeds the global RNG on purpose)
     torch.manual_seed(seed)

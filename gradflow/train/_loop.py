@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_seed
 from ._checkpoint import CheckpointError, check_model_matches, load_checkpoint, save_checkpoint
 from ._data import make_source
 from ._device import deterministic_algorithms, get_rng_state, preserved_rng_state, seed_everything, set_rng_state
@@ -254,6 +254,7 @@ def _check_options(model, loss, o: _Options) -> None:
         if getattr(o, name) is not None:
             check_positive_int(getattr(o, name), name)
     check_positive_int(o.num_workers, "num_workers", minimum=0)
+    check_seed(o.seed)
     for name, value, lowest in (
         ("lr", o.lr, None),
         ("grad_clip", o.grad_clip, None),

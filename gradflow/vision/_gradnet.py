@@ -51,7 +51,7 @@ class ConvGradNet(nn.Module):
         return (positive(self.raw_scale) if self.monotone else self.raw_scale)[:, None, None]
 
     def _check(self, x):
-        _check_input(x)
+        _check_input(x, self)
         if x.ndim != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must have shape (B, {self.channels}, H, W), got {tuple(x.shape)}")
 
@@ -109,6 +109,6 @@ class GradNetResidual(_GatedSkip):
         self._init_gate(True, alpha_init, learn_alpha, projection, branch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
+        _check_input(x, self.branch)
         s = self.gate()
         return self._combine(self.branch(x), (1.0 - s) * x + s * self.potential(x))

@@ -1,58 +1,16 @@
-"""Image metrics: PSNR (gradflow's one PSNR, shared with gradflow.inverse), Gaussian SSIM, both with the
-super-resolution options (border crop, luma), accuracy, mean IoU (private)."""
+"""Image metrics: gradflow's one PSNR and one SSIM (:mod:`gradflow._imaging`, shared with gradflow.inverse),
+both with the super-resolution options (border crop, luma), accuracy, mean IoU (private)."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-import torch.nn.functional as F
 
-from .._imaging import check_image_pair, psnr, rgb_to_y
-from .._validation import check_finite, check_number, check_positive_int
+from .._imaging import psnr, rgb_to_y, ssim
+from .._validation import check_finite, check_positive_int
 
 __all__ = ["accuracy", "mean_iou", "psnr", "rgb_to_y", "ssim"]
-
-
-def _gaussian_window(size: int, sigma: float, dtype, device) -> torch.Tensor:
-    t = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
-    w = torch.exp(-0.5 * (t / sigma) ** 2)
-    return w / w.sum()
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0, crop: int = 0, channel: str = "all",
-         window: int = 11, sigma: float = 1.5):
-    """Structural similarity (Wang et al. 2004) per image, shape (B,) for images (B, C, H, W): the mean over
-    valid positions and channels of ((2 mu_x mu_y + C1)(2 s_xy + C2)) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2))
-    with Gaussian-weighted local statistics (``window`` x ``window``, ``sigma``), C1 = (0.01 L)^2,
-    C2 = (0.03 L)^2, L = ``data_range`` (a finite number > 0); as ``skimage.metrics.structural_similarity(
-    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``. ``crop`` and ``channel`` (``"all"``
-    or the luma ``"y"``, the SR convention) as in :func:`psnr`; computed in float64.
-
-    Note: :func:`gradflow.inverse.ssim` is scikit-image's default (uniform 7x7) SSIM, a different number.
-    """
-    data_range = check_number(data_range, "data_range", minimum=0.0, strict=True)
-    check_positive_int(window, "window")
-    sigma = check_number(sigma, "sigma", minimum=0.0, strict=True)
-    if isinstance(x, torch.Tensor) and x.ndim != 4:
-        raise ValueError(f"x must have shape (B, C, H, W), got shape {tuple(x.shape)}")
-    x, y = check_image_pair(x, y, crop=crop, channel=channel, reference_name="y")
-    if min(x.shape[-2:]) < window:
-        raise ValueError(f"images of size {tuple(x.shape[-2:])} are smaller than the {window}-pixel SSIM window")
-    channels = x.shape[1]
-    w = _gaussian_window(window, sigma, x.dtype, x.device)
-    kernel = (w[:, None] * w[None, :]).expand(channels, 1, window, window)
-
-    def filt(t):
-        return F.conv2d(t, kernel, groups=channels)
-
-    mu_x, mu_y = filt(x), filt(y)
-    var_x = filt(x * x) - mu_x.square()
-    var_y = filt(y * y) - mu_y.square()
-    cov = filt(x * y) - mu_x * mu_y
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
-    return s.mean((1, 2, 3))
 
 
 def _check_labels(labels: torch.Tensor, shape, name="labels"):

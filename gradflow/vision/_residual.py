@@ -267,10 +267,25 @@ class _GatedSkip(nn.Module):
         return out + skip
 
 
-def _check_input(x) -> None:
+def _check_input(x, branch: nn.Module) -> None:
+    """ValueError naming x unless it is a floating-point tensor (B, C, ...) that ``branch`` takes: C equal to
+    the in_channels (in_features) of the branch's first convolution (linear layer), the dtype and device of
+    its parameters (any dtype under autocast)."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2:
         kind = f"dtype {x.dtype}, shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a floating-point tensor of shape (B, C, ...), got {kind}")
+    first = next((m for m in branch.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    if isinstance(first, nn.Conv2d) and (x.ndim != 4 or x.shape[1] != first.in_channels):
+        raise ValueError(f"x must have shape (B, {first.in_channels}, H, W) (the branch's input channels), "
+                         f"got {tuple(x.shape)}")
+    if isinstance(first, nn.Linear) and x.shape[-1] != first.in_features:
+        raise ValueError(f"x must have shape (B, {first.in_features}) (the branch's input features), "
+                         f"got {tuple(x.shape)}")
+    param = next((p for p in branch.parameters() if p.is_floating_point()), None)
+    autocast = torch.is_autocast_enabled(x.device.type)  # mixed precision casts inside the branch
+    if param is not None and (x.device != param.device or (x.dtype != param.dtype and not autocast)):
+        raise ValueError(f"x is {x.dtype} on {x.device} but the branch's parameters are {param.dtype} on "
+                         f"{param.device}; convert one of them (e.g. block.to(x.dtype))")
 
 
 class GradResidual(_GatedSkip):
@@ -418,12 +433,12 @@ class GradResidual(_GatedSkip):
 
     def gradient_term(self, x: torch.Tensor) -> torch.Tensor:
         """g(x) = J_F(x)^T 1, the unnormalised gradient term (same shape as x), by the path the block uses."""
-        _check_input(x)
+        _check_input(x, self.branch)
         return self._branch_and_gradient(x)[1]
 
     # ------------------------------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x)
+        _check_input(x, self.branch)
         if self.mode not in _USES_GRADIENT:
             return self._combine(self.branch(x), None if self.mode == "none" else x)
         out, g = self._branch_and_gradient(x)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_finite
+from .._validation import check_finite, check_positive_int
 from ..train import FitResult, fit
 from ._metrics import accuracy, mean_iou, psnr, ssim
 
@@ -33,6 +33,25 @@ def _check_model(model, task: str) -> None:
         raise ValueError(f"model must be a {task} backbone from create_backbone, got {type(model).__name__}")
 
 
+def _check_labelled(data, name: str, model: nn.Module, per_pixel: bool) -> None:
+    """For ``(images, labels)`` tensors: ValueError naming ``name`` unless images are (N, C, H, W) floating
+    with the model's channels and labels integers of shape (N,) (``per_pixel``: (N, H, W)) in
+    0..num_classes-1. Other data (Datasets, samplers) are left to :func:`gradflow.train.fit`."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
+        return
+    images, labels = data
+    if images.ndim != 4 or not images.is_floating_point() or images.shape[1] != model.in_channels:
+        raise ValueError(f"{name} images must be a floating-point tensor (N, {model.in_channels}, H, W), got "
+                         f"shape {tuple(images.shape)}, dtype {images.dtype}")
+    shape = tuple(images.shape[:1] + images.shape[2:]) if per_pixel else tuple(images.shape[:1])
+    if labels.dtype not in (torch.int64, torch.int32, torch.uint8) or tuple(labels.shape) != shape:
+        raise ValueError(f"{name} labels must be class indices, an integer tensor of shape {shape}, got shape "
+                         f"{tuple(labels.shape)}, dtype {labels.dtype}")
+    if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < model.num_classes:
+        raise ValueError(f"{name} labels must lie in 0..{model.num_classes - 1} (the model's classes), got values "
+                         f"in {int(labels.min())}..{int(labels.max())}")
+
+
 def train_sr(model: nn.Module, data, *, val_data=None, steps: int = 1000, batch_size: int = 16, lr: float = 1e-4,
              **fit_kwargs) -> FitResult:
     """Train a super-resolution backbone on (LR, HR) pairs with the L1 loss (EDSR's recipe: Adam, lr 1e-4)
@@ -47,6 +66,9 @@ def train_classifier(model: nn.Module, data, *, val_data=None, epochs: int = 10,
     """Train a classifier on ``(images (N, C, H, W), labels (N,))`` with cross-entropy by
     :func:`gradflow.train.fit` (Adam by default; ``fit_kwargs`` go to ``fit``)."""
     _check_model(model, "classification")
+    _check_labelled(data, "data", model, per_pixel=False)
+    if val_data is not None:
+        _check_labelled(val_data, "val_data", model, per_pixel=False)
     return fit(model, _cross_entropy, data, val_data=val_data, epochs=epochs, batch_size=batch_size, lr=lr,
                **fit_kwargs)
 
@@ -56,6 +78,9 @@ def train_segmenter(model: nn.Module, data, *, val_data=None, epochs: int = 10, 
     """Train a segmenter on ``(images (N, C, H, W), labels (N, H, W))`` with per-pixel cross-entropy by
     :func:`gradflow.train.fit` (``fit_kwargs`` go to ``fit``)."""
     _check_model(model, "segmentation")
+    _check_labelled(data, "data", model, per_pixel=True)
+    if val_data is not None:
+        _check_labelled(val_data, "val_data", model, per_pixel=True)
     return fit(model, _cross_entropy, data, val_data=val_data, epochs=epochs, batch_size=batch_size, lr=lr,
                **fit_kwargs)
 
@@ -64,8 +89,17 @@ def _device(model):
     return next(model.parameters()).device
 
 
+def receptive_radius(model: nn.Module) -> int:
+    """A bound on how far (in input pixels) an output pixel of a convolutional ``model`` can see: the sum of
+    dilation * (kernel - 1) // 2 over its Conv2d layers (exact for stride-1 'same' convolutions at the input's
+    resolution; convolutions after upsampling see less, so this over-covers them)."""
+    return sum(max(c.dilation[i] * (c.kernel_size[i] - 1) // 2 for i in range(2))
+               for c in model.modules() if isinstance(c, nn.Conv2d))
+
+
 @torch.no_grad()
-def super_resolve(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
+def super_resolve(model: nn.Module, image: torch.Tensor, *, tile: int | None = None,
+                  overlap: int | None = None) -> torch.Tensor:
     """The model's output for one (C, h, w) image (eval mode, no grad), on the CPU.
 
     The models work on intensities in [0, 1]. A floating-point ``image`` must hold values in [0, 1]
@@ -74,11 +108,21 @@ def super_resolve(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
     is converted back to uint8 (rounded), so 8-bit in gives 8-bit out. Other integer dtypes and float
     images on a 0..255 scale raise ValueError.
 
+    Tiles bound the memory: with ``tile`` (an integer >= 1) the image is cut into ``tile`` x ``tile``
+    blocks, each run with ``overlap`` pixels of context on every side (default :func:`receptive_radius` of
+    the model), and the blocks' outputs are stitched. For a model whose output pixel depends only on the
+    input within ``overlap`` pixels (``residual="identity"``, or gradient residuals with
+    ``normalize="position"`` or None) the result equals the untiled one up to rounding; the SR backbones'
+    default ``normalize="sample"`` normalises each gradient term over the whole input, so their tiled
+    output differs slightly from the untiled one.
+
     Example:
         >>> from gradflow.vision import create_backbone
         >>> model = create_backbone("sedsr", scale=2)
         >>> super_resolve(model, torch.zeros(3, 8, 8, dtype=torch.uint8)).dtype
         torch.uint8
+        >>> super_resolve(model, torch.rand(3, 20, 12), tile=8).shape
+        torch.Size([3, 40, 24])
     """
     _check_model(model, "sr")
     if not isinstance(image, torch.Tensor) or image.ndim != 3:
@@ -89,6 +133,13 @@ def super_resolve(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
                          f"got dtype {image.dtype}")
     if image.numel() == 0:
         raise ValueError(f"image is empty: shape {tuple(image.shape)}")
+    in_channels = getattr(model, "in_channels", image.shape[0])
+    if image.shape[0] != in_channels:
+        raise ValueError(f"image must have the model's {in_channels} channel(s) in dim 0, got shape "
+                         f"{tuple(image.shape)}")
+    if tile is not None:
+        check_positive_int(tile, "tile")
+    overlap = receptive_radius(model) if overlap is None else check_positive_int(overlap, "overlap", minimum=0)
     if not eight_bit:
         check_finite(image, "image")
         low, high = float(image.min()), float(image.max())
@@ -100,11 +151,31 @@ def super_resolve(model: nn.Module, image: torch.Tensor) -> torch.Tensor:
     try:
         param = next(model.parameters())
         x = image.to(param.device, param.dtype)
-        out = model((x / 255.0 if eight_bit else x).unsqueeze(0))[0]
+        out = _tiled(model, x / 255.0 if eight_bit else x, tile, overlap)
     finally:
         model.train(was_training)
     out = out.clamp(0.0, 1.0).cpu()
     return (out * 255.0).round().to(torch.uint8) if eight_bit else out
+
+
+def _tiled(model: nn.Module, x: torch.Tensor, tile: int | None, overlap: int) -> torch.Tensor:
+    """model(x) for one (C, h, w) image, block by block: ``tile``-pixel blocks with ``overlap`` pixels of
+    context, each block's output cropped to the block's own pixels (times the model's scale)."""
+    h, w = x.shape[-2:]
+    if tile is None or (h <= tile and w <= tile):
+        return model(x.unsqueeze(0))[0]
+    s = model.scale
+    out = None
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            bottom, right = min(top + tile, h), min(left + tile, w)
+            t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
+            piece = model(x[None, :, t0:min(bottom + overlap, h), l0:min(right + overlap, w)])[0]
+            if out is None:
+                out = piece.new_empty(piece.shape[0], s * h, s * w)
+            out[:, s * top:s * bottom, s * left:s * right] = piece[:, s * (top - t0):s * (bottom - t0),
+                                                                    s * (left - l0):s * (right - l0)]
+    return out
 
 
 def evaluate_sr(model: nn.Module | None, pairs, scale: int) -> dict:

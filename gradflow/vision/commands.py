@@ -29,10 +29,11 @@ def _fit_options(args, out: Path) -> dict:
 def _finish(out: Path, title: str, name: str, config: dict, model, metrics: dict, summary: str) -> int:
     from ..report import Report
     from ..train import save_checkpoint
+    from ..train._checkpoint import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "model.pt", state_dict=model.cpu().state_dict(), name=name, config=config)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     report = Report(out, title)
     report.table(list(metrics), [[str(v) if isinstance(v, list) else v for v in metrics.values()]])
     report.write()
@@ -92,7 +93,7 @@ def _sr_apply(args) -> int:
     for path in inputs:
         if not path.is_file():
             raise OSError(f"input image {path} does not exist")
-        sr = super_resolve(model, D.read_image(path, model.in_channels))
+        sr = super_resolve(model, D.read_image(path, model.in_channels, max_pixels=args.max_pixels), tile=args.tile)
         D.save_image(sr, out / f"{path.stem}_x{model.scale}.png")
     print(f"super-resolved {len(inputs)} image(s) x{model.scale} into {out}")
     return 0
@@ -176,6 +177,9 @@ def register(commands, common_options) -> None:
     common_options(apply, "sr-apply-out")
     apply.add_argument("--checkpoint", required=True, help="model.pt written by 'gradflow sr train'")
     apply.add_argument("--input", required=True, help="an image file or a folder of images")
+    apply.add_argument("--tile", type=positive_int, default=256,
+                       help="process images in TILE x TILE blocks (with the model's receptive radius as overlap) "
+                       "to bound memory (default: 256)")
     apply.set_defaults(run=_sr_apply)
 
     for command, task, default, runner, epochs, extra in (

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._imaging import DEFAULT_MAX_PIXELS
+from .._imaging import read_image as _read_image
 from .._validation import check_choice, check_positive_int
 from ._backbones import SR_SCALES
 
@@ -108,25 +110,30 @@ def load_image_folder(root, channels: int = 3, max_images: int | None = None) ->
     return [read_image(path, channels) for path in files]
 
 
-def read_image(path, channels: int = 3) -> torch.Tensor:
-    """One image file as a (channels, H, W) float32 tensor in [0, 1] (OSError if it cannot be read)."""
-    from PIL import Image, UnidentifiedImageError
-
-    _check_channels(channels)
-    try:
-        with Image.open(path) as image:
-            return _to_tensor(np.asarray(image.convert("RGB" if channels == 3 else "L")), channels)
-    except (UnidentifiedImageError, OSError) as err:
-        raise OSError(f"cannot read image {path}: {err}") from err
+def read_image(path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """One image file as a (channels, H, W) float32 tensor in [0, 1]: :func:`gradflow._imaging.read_image`
+    (OSError if it cannot be read, ValueError above ``max_pixels`` pixels, default 4096 x 4096)."""
+    return _read_image(path, channels=channels, max_pixels=max_pixels)
 
 
 def save_image(image: torch.Tensor, path) -> None:
-    """Write a (C, H, W) image in [0, 1] (C = 1 or 3) as an 8-bit file (format from the suffix)."""
+    """Write a (C, H, W) image in [0, 1] (C = 1 or 3) as an 8-bit file (format from the suffix), atomically
+    (a temporary file renamed over ``path``: never a torn file, and a symlink at ``path`` is replaced, not
+    followed)."""
     from PIL import Image
 
+    from ..train._checkpoint import atomic_write
+
     _check_image(image)
+    if image.shape[0] not in (1, 3):
+        raise ValueError(f"image must have 1 or 3 channels, got shape {tuple(image.shape)}")
+    path = Path(path)
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"path {path} has no image suffix Pillow writes (e.g. .png)")
     pixels = (image.detach().cpu().clamp(0, 1).numpy().transpose(1, 2, 0) * 255.0).round().astype(np.uint8)
-    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
+    picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    atomic_write(path, lambda f: picture.save(f, format=image_format))
 
 
 def _check_image(image, name: str = "image") -> None:
