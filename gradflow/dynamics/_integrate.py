@@ -99,6 +99,7 @@ class _TimeField(nn.Module):
         if not isinstance(out, torch.Tensor) or out.shape != z.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"field must return a tensor shaped like the state {tuple(z.shape)}, got {shape}")
+        self.__dict__["last"] = (t, out)  # read only when an adaptive solve fails (no sync per evaluation)
         return out
 
 
@@ -107,6 +108,8 @@ def _check_state_and_time(z0, t) -> torch.Tensor:
         raise ValueError(f"z0 must be a floating-point tensor of shape (..., 2n), got {getattr(z0, 'dtype', z0)!r}")
     if z0.ndim == 0 or z0.shape[-1] == 0 or z0.shape[-1] % 2:
         raise ValueError(f"z0 must have shape (..., 2n) with an even state size (q, p), got {tuple(z0.shape)}")
+    if z0.numel() == 0:
+        raise ValueError(f"z0 holds no initial states (shape {tuple(z0.shape)}); pass at least one")
     check_finite(z0, "z0")
     if not isinstance(t, torch.Tensor):
         t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
@@ -184,8 +187,8 @@ def check_odeint_options(method: str, options: dict) -> None:
 
 
 def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = _RTOL, atol: float = _ATOL,
-           step_size: float | None = None, adjoint: bool = False, solver: str = "newton", tol: float | None = None,
-           max_iter: int = 50, **options) -> torch.Tensor:
+           step_size: float | None = None, adjoint: bool = False, solver: str | None = None, tol: float | None = None,
+           max_iter: int | None = None, **options) -> torch.Tensor:
     r"""Integrate dz/dt = f(z) (or f(t, z)) from z(t[0]) = z0 and return z at every time in ``t``.
 
     Args:
@@ -202,10 +205,10 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
               fields f = (dH/dp(p), -dH/dq(q)); the field is evaluated on the full state and the half
               needed by each stage is used. Not symplectic (and not accurate to their order) otherwise.
             * ``"implicit_midpoint"``: z1 = z0 + h f((z0 + z1) / 2), order 2, symplectic for any
-              Hamiltonian field; each step solves the equation by ``solver="newton"`` (Jacobian by
-              autograd, d backward passes) or ``"fixed_point"`` until the update is below
+              Hamiltonian field; each step solves the equation by ``solver="newton"`` (the default; Jacobian
+              by autograd, d backward passes) or ``"fixed_point"`` until the update is below
               ``tol (1 + |z1|_inf)`` (``tol``: 1e-6 for float32, 1e-12 for float64), else
-              :class:`~gradflow.potentials.ConvergenceError` after ``max_iter`` iterations. Gradients
+              :class:`~gradflow.potentials.ConvergenceError` after ``max_iter`` (default 50) iterations. Gradients
               (when enabled) follow the implicit function theorem: one Newton correction at the solution.
         rtol, atol: tolerances of torchdiffeq's adaptive methods: finite, >= 0, not both 0 (checked for
             every method).
@@ -214,6 +217,9 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
             adaptive method raises ValueError (use ``first_step`` / ``max_step``).
         adjoint: integrate the backward pass with torchdiffeq's adjoint method (torchdiffeq methods only;
             pass an ``nn.Module`` field so that its parameters receive gradients).
+        solver: implicit_midpoint's iteration (above), or for ``method="scipy_solver"`` the scipy method
+            (e.g. ``"RK45"``, ``"LSODA"``); ``solver``, ``tol`` and ``max_iter`` given to any other method
+            raise ValueError.
         options: further options of the torchdiffeq solver (e.g. ``first_step``, ``max_num_steps``); a name
             the chosen solver does not take raises ValueError listing those it does.
 
@@ -227,6 +233,13 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
         (torch.Size([50, 2]), True)
     """
     _check_arguments(method, rtol, atol, step_size, options)
+    implicit = {"solver": solver, "tol": tol, "max_iter": max_iter}
+    if method == "scipy_solver":
+        implicit.pop("solver")
+    given = sorted(k for k, v in implicit.items() if v is not None)
+    if given and method not in _IMPLICIT_METHODS:
+        raise ValueError(f"{', '.join(given)} apply to implicit_midpoint"
+                         f"{' (solver also to scipy_solver)' if 'solver' in given else ''}, not to {method!r}")
     t = _check_state_and_time(z0, t)
     func = _TimeField(field)
     if method in TORCHDIFFEQ_METHODS:
@@ -234,17 +247,30 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
 
         if step_size is not None:
             options["step_size"] = step_size
+        if solver is not None:  # scipy_solver's scipy method
+            options["solver"] = solver
         kwargs = {"rtol": rtol, "atol": atol, "method": method, "options": options or None}
-        if adjoint:
-            return torchdiffeq.odeint_adjoint(func, z0, t, **kwargs)
-        return torchdiffeq.odeint(func, z0, t, **kwargs)
+        try:
+            if adjoint:
+                return torchdiffeq.odeint_adjoint(func, z0, t, **kwargs)
+            return torchdiffeq.odeint(func, z0, t, **kwargs)
+        except AssertionError as err:  # torchdiffeq's "underflow in dt": say why
+            if "underflow" not in str(err):
+                raise
+            when, out = func.__dict__.get("last", (t[0], None))
+            if out is not None and not bool(torch.isfinite(out).all()):
+                raise ValueError(f"field returned NaN or inf (for the states from z0), so the adaptive {method!r} "
+                                 "step size underflowed; check the field and z0") from None
+            raise ValueError(f"the adaptive {method!r} step size underflowed near t = {float(when):.6g} (the field "
+                             "is too stiff or the solution blows up); lower rtol/atol or use a fixed-step method "
+                             "(e.g. method='rk4' with step_size)") from None
     if adjoint:
         raise ValueError(f"adjoint=True needs a torchdiffeq method; {method!r} is differentiated by backprop")
     if method in SPLITTING_METHODS:
         step = _splitting_step(SPLITTING_METHODS[method])
     else:
-        check_choice(solver, "implicit solver", _IMPLICIT_SOLVERS)
-        check_positive_int(max_iter, "max_iter")
+        solver = "newton" if solver is None else check_choice(solver, "implicit solver", _IMPLICIT_SOLVERS)
+        max_iter = 50 if max_iter is None else check_positive_int(max_iter, "max_iter")
         if tol is None:
             tol = 1e-12 if z0.dtype == torch.float64 else 1e-6
         elif not (tol > 0 and math.isfinite(tol)):

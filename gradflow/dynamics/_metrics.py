@@ -11,7 +11,7 @@ from .._validation import check_field_input, check_number
 from ._integrate import _TimeField, check_odeint_options, odeint
 from ._systems import HamiltonianSystem, TrajectoryData
 
-__all__ = ["derivative_mse", "energy_drift", "error_db", "rollout_metrics"]
+__all__ = ["derivative_mse", "energy_drift", "error_db", "rollout_error", "rollout_metrics"]
 
 
 def error_db(mse: float) -> float:
@@ -35,8 +35,10 @@ def derivative_mse(model, data: TrajectoryData) -> float:
     """mean over entries of (model(z) - dz/dt)^2 on every (state, exact derivative) pair of ``data``."""
     if not isinstance(data, TrajectoryData) or len(data) == 0:
         raise ValueError(f"data must be non-empty TrajectoryData, got {type(data).__name__}")
+    if not callable(model):
+        raise ValueError(f"model must be a vector field (an nn.Module or callable), got {type(model).__name__}")
     z, dz = data.pairs()
-    reference = next(model.parameters(), None)
+    reference = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
     if reference is not None:
         z, dz = z.to(reference), dz.to(reference)
     with torch.no_grad():
@@ -103,3 +105,28 @@ def rollout_metrics(model, system: HamiltonianSystem, z0: torch.Tensor, t: torch
         "model_trajectory": predicted,
         "true_trajectory": true,
     }
+
+
+def rollout_error(model, data: TrajectoryData, *, method: str = "dopri5", **options) -> dict:
+    """Roll ``model`` out from the first observed state of every trajectory of ``data`` over its times
+    (:func:`odeint` with ``method`` and ``options``, no gradients, in the model's dtype) and compare with
+    the observed states: the check for data without a known system (e.g. from :func:`trajectory_data`).
+
+    Returns ``state_mse`` (mean over the later times, trajectories and coordinates of the squared error
+    to the observed states, which include their noise) and ``model_trajectory`` ((T, N, 2n)). A rollout
+    that blows up gives ``state_mse`` inf (the trajectory is kept as far as it is finite).
+    """
+    if not isinstance(data, TrajectoryData) or len(data) == 0:
+        raise ValueError(f"data must be non-empty TrajectoryData, got {type(data).__name__}")
+    if not callable(model):
+        raise ValueError(f"model must be a vector field (an nn.Module or callable), got {type(model).__name__}")
+    check_odeint_options(method, options)
+    states, t = data.states, data.t
+    reference = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    if reference is not None:
+        states, t = states.to(reference), t.to(reference)
+    with torch.no_grad():
+        predicted = odeint(model, states[:, 0], t - t[0], method=method, **options)
+    error = (predicted[1:] - states[:, 1:].transpose(0, 1)).square().mean()
+    mse = float(error) if bool(torch.isfinite(error)) else math.inf
+    return {"state_mse": mse, "model_trajectory": predicted}

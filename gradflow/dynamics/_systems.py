@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -22,13 +23,16 @@ __all__ = [
     "SYSTEMS",
     "DampedMassSpring",
     "DoublePendulum",
+    "FPUTChain",
     "HamiltonianSystem",
     "HenonHeiles",
     "MassSpring",
     "NBody",
     "Pendulum",
+    "PendulumChain",
     "PortHamiltonianSystem",
     "ThreeBody",
+    "TodaLattice",
     "TrajectoryData",
     "TwoBody",
     "create_system",
@@ -62,8 +66,9 @@ class TrajectoryData:
         t: (T,) sample times, shared by every trajectory.
         states: (N, T, 2n) observed states (the clean states plus Gaussian noise of std ``noise_std``).
         derivatives: (N, T, 2n) exact time derivatives dz/dt at the clean states (the training targets of
-            derivative matching, as in the HNN reference protocol).
-        clean_states: (N, T, 2n) the noise-free states.
+            derivative matching, as in the HNN reference protocol); for a user's data
+            (:func:`~gradflow.dynamics.trajectory_data`) the given or estimated derivatives.
+        clean_states: (N, T, 2n) the noise-free states (for a user's data: the observed states).
     """
 
     t: torch.Tensor
@@ -360,35 +365,79 @@ class DoublePendulum(HamiltonianSystem):
 
 class NBody(HamiltonianSystem):
     r"""Planar gravitational n-body problem with unit masses and G = 1, z = (q_1, .., q_n, p_1, .., p_n),
-    q_i, p_i in R^2:  H = sum_i |p_i|^2 / 2 - sum_{i<j} 1 / |q_i - q_j|."""
+    q_i, p_i in R^2 (state size 4n), optionally with Plummer softening eps >= 0:
 
-    def __init__(self, n_bodies: int):
+        H = sum_i |p_i|^2 / 2 - sum_{i<j} 1 / sqrt(|q_i - q_j|^2 + eps^2).
+
+    H is invariant under translations, so the total momentum sum_i p_i is conserved. A ring of more than
+    a few bodies is unstable and close encounters make the unsoftened flow stiff (simulating it slows
+    down by orders of magnitude); ``softening`` bounds the forces (the registered "n_body" uses 0.1).
+
+    Default data: 200 trajectories on [0, 5] with 50 points; the bodies start on a regular n-gon of
+    radius uniform in [0.9, 1.2] (random orientation) with the unsoftened circular-orbit velocities,
+    each velocity component scaled by a factor uniform in [0.9, 1.1]; no noise; 20% for testing.
+
+    Example:
+        >>> NBody(8, softening=0.1).dim
+        32
+    """
+
+    protocol: ClassVar[dict] = {"n_trajectories": 200, "t_span": (0.0, 5.0), "n_points": 50, "noise_std": 0.0,
+                                "test_fraction": 0.2}
+
+    def __init__(self, n_bodies: int = 4, softening: float = 0.0):
         self.n_bodies = check_positive_int(n_bodies, "n_bodies", minimum=2)
+        self.softening = check_number(softening, "softening", minimum=0.0)
         pairs = torch.triu_indices(n_bodies, n_bodies, offset=1)
         self._pairs = (pairs[0], pairs[1])
         super().__init__(self._hamiltonian, 4 * n_bodies)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_bodies={self.n_bodies}, softening={self.softening:g})"
 
     def _hamiltonian(self, z):
         k = 2 * self.n_bodies
         q = z[..., :k].unflatten(-1, (self.n_bodies, 2))
         i, j = self._pairs
-        distance = (q[..., i, :] - q[..., j, :]).norm(dim=-1)
-        return 0.5 * z[..., k:].square().sum(-1) - (1.0 / distance).sum(-1)
+        squared = (q[..., i, :] - q[..., j, :]).square().sum(-1) + self.softening**2
+        return 0.5 * z[..., k:].square().sum(-1) - squared.rsqrt().sum(-1)
 
     def gradient(self, z):
-        # closed form (faster than autograd inside scipy's solver): dH/dq_i = sum_j (q_i - q_j) / |q_i - q_j|^3
+        # closed form (faster than autograd inside scipy's solver):
+        # dH/dq_i = sum_j (q_i - q_j) / (|q_i - q_j|^2 + eps^2)^(3/2)
         check_field_input(z, self.dim, name="z")
         k = 2 * self.n_bodies
         q = z[..., :k].unflatten(-1, (self.n_bodies, 2))
         diff = q.unsqueeze(-2) - q.unsqueeze(-3)  # (..., n, n, 2): q_i - q_j
         eye = torch.eye(self.n_bodies, dtype=z.dtype, device=z.device).unsqueeze(-1)
-        inv_cube = (diff.square().sum(-1, keepdim=True) + eye).pow(-1.5) * (1 - eye)
+        inv_cube = (diff.square().sum(-1, keepdim=True) + self.softening**2 + eye).pow(-1.5) * (1 - eye)
         return torch.cat([(diff * inv_cube).sum(-2).flatten(-2), z[..., k:]], -1)
+
+    def sample_initial_states(self, n, generator):
+        return _ring_states(generator, n, self.n_bodies, 0.1)
 
 
 def _rotate(v, angle):
     c, s = math.cos(angle), math.sin(angle)
     return torch.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], -1)
+
+
+def _ring_states(generator, n, n_bodies, perturbation):
+    """(n, 4 n_bodies) states of n_bodies unit masses on a regular polygon of radius r uniform in [0.9, 1.2]
+    (random orientation) moving on the circular orbit, each velocity component then scaled by a factor
+    uniform in [1 - perturbation, 1 + perturbation]. The circular speed: the pull towards the centre is
+    S / (4 r^2) with S = sum_{k=1}^{n_bodies-1} 1 / sin(pi k / n_bodies), so v = sqrt(S / (4 r))."""
+    direction = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
+    r = 0.9 + 0.3 * torch.rand(n, 1, generator=generator, dtype=torch.float64)
+    q1 = direction / direction.norm(dim=-1, keepdim=True) * r
+    pull = sum(1.0 / math.sin(math.pi * k / n_bodies) for k in range(1, n_bodies)) / 4
+    v1 = _rotate(q1, math.pi / 2) / r * (pull / r).sqrt()
+    angles = [2 * math.pi * k / n_bodies for k in range(n_bodies)]
+    positions = [_rotate(q1, a) for a in angles]
+    velocities = [_rotate(v1, a) * (1 + perturbation * (2 * torch.rand(n, 2, generator=generator,
+                                                                       dtype=torch.float64) - 1))
+                  for a in angles]
+    return torch.cat([*positions, *velocities], -1)
 
 
 class TwoBody(NBody):
@@ -428,16 +477,7 @@ class ThreeBody(NBody):
         super().__init__(3)
 
     def sample_initial_states(self, n, generator):
-        direction = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
-        r = 0.9 + 0.3 * torch.rand(n, 1, generator=generator, dtype=torch.float64)
-        p1 = direction / direction.norm(dim=-1, keepdim=True) * r
-        # |q_i - q_j| = sqrt(3) r, net inward force sqrt(3) / (3 r^2) = v^2 / r: v = 3^(-1/4) r^(-1/2)
-        v1 = _rotate(p1, math.pi / 2) / r**1.5 * math.sqrt(math.sin(math.pi / 3) / (2 * math.cos(math.pi / 6) ** 2))
-        positions = [p1, _rotate(p1, 2 * math.pi / 3), _rotate(p1, 4 * math.pi / 3)]
-        velocities = [v1, _rotate(v1, 2 * math.pi / 3), _rotate(v1, 4 * math.pi / 3)]
-        velocities = [v * (1 + 0.2 * (2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1))
-                      for v in velocities]
-        return torch.cat([*positions, *velocities], -1)
+        return _ring_states(generator, n, 3, 0.2)
 
 
 class HenonHeiles(HamiltonianSystem):
@@ -492,15 +532,160 @@ class DampedMassSpring(PortHamiltonianSystem):
         return self.spring.sample_initial_states(n, generator)
 
 
-#: name -> system class, for :func:`create_system` and the command line
+class _Chain(HamiltonianSystem):
+    r"""A chain of n unit masses with nearest-neighbour bonds, z = (q_1..q_n, p_1..p_n) in R^{2n}:
+
+        H = sum_i p_i^2 / 2 + sum_i U(q_i) + sum_bonds V(r),  r = q_{i+1} - q_i,
+
+    with ``boundary`` "fixed" (walls q_0 = q_{n+1} = 0: n + 1 bonds), "periodic" (q_{n+1} = q_1: n bonds)
+    or "free" (n - 1 bonds). Subclasses give the bond force V'(r) (``_bond``, returning (V, V')) and the
+    on-site potential U (``_site``, returning (U, U'), or None). The gradient is closed form:
+    dH/dq_i = U'(q_i) + V'(r_{i-1}) - V'(r_i). Initial states: q_i uniform in [-a, a] and p_i uniform in
+    [-b, b] with (a, b) = ``amplitudes``.
+    """
+
+    boundary: ClassVar[str] = "fixed"
+    #: (a, b): half-widths of the uniform initial positions and momenta
+    amplitudes: ClassVar[tuple[float, float]] = (0.5, 0.5)
+    protocol: ClassVar[dict] = {"n_trajectories": 50, "t_span": (0.0, 10.0), "n_points": 100, "noise_std": 0.0,
+                                "test_fraction": 0.2}
+
+    def __init__(self, n_particles: int):
+        self.n_particles = check_positive_int(n_particles, "n_particles", minimum=2)
+        super().__init__(self._hamiltonian, 2 * n_particles)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_particles={self.n_particles})"
+
+    def _bond(self, r):
+        raise NotImplementedError
+
+    def _site(self, q):
+        return None
+
+    def _bond_lengths(self, q):
+        if self.boundary == "fixed":
+            q = torch.nn.functional.pad(q, (1, 1))
+        elif self.boundary == "periodic":
+            q = torch.cat([q, q[..., :1]], -1)
+        return q[..., 1:] - q[..., :-1]
+
+    def _hamiltonian(self, z):
+        q, p = z[..., : self.n_particles], z[..., self.n_particles:]
+        energy = 0.5 * p.square().sum(-1) + self._bond(self._bond_lengths(q))[0].sum(-1)
+        site = self._site(q)
+        return energy if site is None else energy + site[0].sum(-1)
+
+    def gradient(self, z):
+        check_field_input(z, self.dim, name="z")
+        q, p = z[..., : self.n_particles], z[..., self.n_particles:]
+        force = self._bond(self._bond_lengths(q))[1]  # V'(r_b) for every bond b
+        if self.boundary == "free":
+            force = torch.nn.functional.pad(force, (1, 1))
+        elif self.boundary == "periodic":
+            force = torch.cat([force[..., -1:], force], -1)
+        grad_q = force[..., :-1] - force[..., 1:]  # V'(r_{i-1}) - V'(r_i)
+        site = self._site(q)
+        if site is not None:
+            grad_q = grad_q + site[1]
+        return torch.cat([grad_q, p], -1)
+
+    def sample_initial_states(self, n, generator):
+        a, b = self.amplitudes
+        q = a * (2 * torch.rand(n, self.n_particles, generator=generator, dtype=torch.float64) - 1)
+        p = b * (2 * torch.rand(n, self.n_particles, generator=generator, dtype=torch.float64) - 1)
+        return torch.cat([q, p], -1)
+
+
+class FPUTChain(_Chain):
+    r"""Fermi-Pasta-Ulam-Tsingou chain with fixed ends, z = (q, p) in R^{2n}:
+
+        H = sum_{i=1}^n p_i^2 / 2 + sum_{i=0}^n [r_i^2 / 2 + alpha r_i^3 / 3 + beta r_i^4 / 4],
+        r_i = q_{i+1} - q_i, q_0 = q_{n+1} = 0.
+
+    ``alpha`` gives the alpha-FPUT chain ("fput_alpha": alpha = 0.25, beta = 0), ``beta`` (>= 0, so that
+    H is bounded below) the beta-FPUT chain ("fput_beta": alpha = 0, beta = 1); alpha = beta = 0 is the
+    harmonic chain with normal-mode frequencies 2 sin(k pi / (2 (n + 1))), k = 1..n.
+
+    Default data: 50 trajectories on [0, 10] with 100 points, q_i and p_i uniform in [-0.5, 0.5]
+    (|r| <= 1, far below the alpha chain's barrier at r = -1 / alpha), no noise, 20% for testing.
+
+    Example:
+        >>> FPUTChain(16, beta=1.0).dim
+        32
+    """
+
+    def __init__(self, n_particles: int = 16, alpha: float = 0.25, beta: float = 0.0):
+        self.alpha = check_number(alpha, "alpha")
+        self.beta = check_number(beta, "beta", minimum=0.0)
+        super().__init__(n_particles)
+
+    def _bond(self, r):
+        r2 = r * r
+        return (r2 * (0.5 + r * (self.alpha / 3 + self.beta / 4 * r)),
+                r * (1 + r * (self.alpha + self.beta * r)))
+
+
+class TodaLattice(_Chain):
+    r"""Periodic Toda lattice, z = (q, p) in R^{2n}:
+
+        H = sum_i p_i^2 / 2 + sum_i [exp(-r_i) + r_i - 1],  r_i = q_{i+1} - q_i,  q_{n+1} = q_1.
+
+    Integrable; H is invariant under q -> q + c, so the total momentum sum_i p_i is conserved. The linear
+    terms sum to zero around the ring; they make each bond energy >= 0 with its minimum at r = 0.
+
+    Default data: 50 trajectories on [0, 10] with 100 points, q_i and p_i uniform in [-0.5, 0.5], no
+    noise, 20% for testing.
+    """
+
+    boundary: ClassVar[str] = "periodic"
+
+    def __init__(self, n_particles: int = 16):
+        super().__init__(n_particles)
+
+    def _bond(self, r):
+        e = torch.exp(-r)
+        return e + r - 1, 1 - e
+
+
+class PendulumChain(_Chain):
+    r"""A chain of pendulums (unit mass and length) coupled by torsion springs, free ends, z = (q, p):
+
+        H = sum_i [p_i^2 / 2 + gravity (1 - cos q_i)] + coupling / 2 sum_{i=1}^{n-1} (q_{i+1} - q_i)^2
+
+    (the discrete sine-Gordon / Frenkel-Kontorova chain). Default data: 50 trajectories on [0, 10] with
+    100 points, angles uniform in [-1, 1], momenta uniform in [-0.5, 0.5], no noise, 20% for testing.
+    """
+
+    boundary: ClassVar[str] = "free"
+    amplitudes: ClassVar[tuple[float, float]] = (1.0, 0.5)
+
+    def __init__(self, n_pendulums: int = 16, coupling: float = 1.0, gravity: float = 1.0):
+        self.coupling = check_number(coupling, "coupling", minimum=0.0)
+        self.gravity = check_number(gravity, "gravity", minimum=0.0)
+        super().__init__(check_positive_int(n_pendulums, "n_pendulums", minimum=2))
+
+    def _bond(self, r):
+        return 0.5 * self.coupling * r * r, self.coupling * r
+
+    def _site(self, q):
+        return self.gravity * (1 - torch.cos(q)), self.gravity * torch.sin(q)
+
+
+#: name -> system class (or a constructor with preset parameters), for :func:`create_system` and the command line
 SYSTEMS = {
     "mass_spring": MassSpring,
     "pendulum": Pendulum,
     "double_pendulum": DoublePendulum,
     "two_body": TwoBody,
     "three_body": ThreeBody,
+    "n_body": partial(NBody, softening=0.1),
     "henon_heiles": HenonHeiles,
     "damped_mass_spring": DampedMassSpring,
+    "fput_alpha": partial(FPUTChain, alpha=0.25, beta=0.0),
+    "fput_beta": partial(FPUTChain, alpha=0.0, beta=1.0),
+    "toda": TodaLattice,
+    "pendulum_chain": PendulumChain,
 }
 
 

@@ -57,6 +57,12 @@ def trajectory_windows(data: TrajectoryData, horizon: int) -> tuple[torch.Tensor
     return windows, data.t[: horizon + 1] - data.t[0]
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be an nn.Module vector field (e.g. from create_dynamics_model), "
+                         f"got {type(model).__name__}")
+
+
 def _check_data(data, name):
     if not isinstance(data, TrajectoryData):
         raise ValueError(f"{name} must be TrajectoryData (from HamiltonianSystem.dataset), got {type(data).__name__}")
@@ -77,6 +83,7 @@ def fit_derivatives(model: torch.nn.Module, train: TrajectoryData, val: Trajecto
         >>> result.steps
         5
     """
+    _check_model(model)
     _check_data(train, "train")
     if val is not None:
         _check_data(val, "val")
@@ -97,6 +104,7 @@ def fit_trajectories(model: torch.nn.Module, train: TrajectoryData, val: Traject
     """
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
+    _check_model(model)
     _check_data(train, "train")
     if val is not None:
         _check_data(val, "val")

@@ -177,3 +177,38 @@ def test_fit_trajectories_full_batch_is_none_and_bad_solver_options_fail_early()
     with pytest.raises(ValueError, match="unknown options for 'rk4': atoll"):
         fit_trajectories(create_dynamics_model("gradnet_c", 2, 32), train, odeint_options={"atoll": 1e-3}, steps=1,
                          progress=False)
+
+
+# ---- issue 14 leftovers: errors a user can act on ------------------------------------------------------
+
+
+def test_odeint_solver_goes_to_scipy_solver_and_implicit_options_are_refused_elsewhere():
+    z0, t = torch.tensor([1.0, 0.0], dtype=F64), torch.linspace(0, 1, 5, dtype=F64)
+    with pytest.raises(ValueError):  # scipy's own error for an unknown method: solver reached scipy
+        odeint(oscillator, z0, t, method="scipy_solver", solver="not_a_scipy_method")
+    z = odeint(oscillator, z0, t, method="scipy_solver", solver="RK45", rtol=1e-10, atol=1e-10)
+    assert abs(float(z[-1, 0]) - math.cos(1.0)) < 1e-6
+    for kwargs in ({"solver": "newton"}, {"tol": 1e-6}, {"max_iter": 5}):
+        with pytest.raises(ValueError, match=f"{next(iter(kwargs))} apply to implicit_midpoint"):
+            odeint(oscillator, z0, t, method="rk4", **kwargs)
+
+
+def test_odeint_rejects_empty_initial_states_and_names_a_nan_field():
+    t = torch.linspace(0, 1, 3)
+    with pytest.raises(ValueError, match="z0 holds no initial states"):
+        odeint(oscillator, torch.zeros(0, 2), t)
+    with pytest.raises(ValueError, match="field returned NaN or inf"):
+        odeint(lambda z: z * math.nan, torch.ones(2), t)
+    with pytest.raises(ValueError, match="step size underflowed"):
+        odeint(lambda z: torch.cat([z[..., 1:], z[..., :1]], -1) ** 3 * 1e3, torch.full((2,), 10.0), t)
+
+
+@pytest.mark.parametrize("call", [
+    lambda train: __import__("gradflow.dynamics", fromlist=["x"]).fit_derivatives("x", train, steps=1),
+    lambda train: fit_trajectories("x", train, steps=1),
+    lambda train: __import__("gradflow.dynamics", fromlist=["x"]).derivative_mse("x", train),
+])
+def test_training_entry_points_reject_a_model_that_is_not_one(call):
+    train, _ = MassSpring().dataset(4, n_points=5)
+    with pytest.raises(ValueError, match="model must be"):
+        call(train)
