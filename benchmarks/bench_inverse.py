@@ -6,8 +6,10 @@ super-resolution (Gaussian antialiasing + decimation, noise 0.01). Priors: the s
 priors (``ridge``: the one-layer ridge form, ``ridge-s15`` for sigma 15 and ``ridge-s25`` otherwise;
 ``cascade``: ``cascade-s25``, the depth-3 cascaded profile), the non-convex gradient-step prior
 (``gradstep-s25``, plug-and-play), total variation (FISTA, exact prox) and gradient Tikhonov. Every solve
-uses the certified step sizes (``solve``), at most ``--max-iter`` iterations (600), tolerance 1e-4 on the
-relative fixed-point residual. lam, the same way for every prior: for the two denoising tasks, the
+is the one ``restore`` runs (``solver_for``: L-BFGS with a strong Wolfe line search and tolerance 1e-5
+for denoising with a smooth convex prior, otherwise the certified step sizes of ``solve``), at most
+``--max-iter`` iterations (600), tolerance 1e-4 on the relative fixed-point residual. lam, the same way for
+every prior: for the two denoising tasks, the
 PSNR-best of 0.5x..2x the default (mean over four crops of the validation image "motorcycle", one per
 quadrant; selected in this run); for the other tasks, the calibrated default of ``gradflow.inverse._tasks``
 (``--calibrate`` re-derives it on the same crops; no prior is trained on "motorcycle" and no result is
@@ -30,7 +32,7 @@ from _common import parse_args, write_results
 from gradflow.inverse import Tikhonov, TotalVariation, psnr, select_lam, ssim
 from gradflow.inverse._data import TEST_IMAGES, VALIDATION_IMAGES, load_image
 from gradflow.inverse._pretrained import load_pretrained
-from gradflow.inverse._tasks import default_lam, make_task, method_for, restore
+from gradflow.inverse._tasks import default_lam, make_task, restore, solver_for
 
 #: benchmark column -> the shipped prior it uses (per task label; "*": every other task)
 LEARNED = {
@@ -86,9 +88,10 @@ def tune_lam(column, label, task_name, sigma, size, max_iter, cache, grid=LAM_GR
     task, y = problem(image, task_name, sigma, seed=1)
     prior = prior_for(column, label, cache)
     base = default_lam(prior, task)
+    method, tol = solver_for(prior, task)  # the solver restore() uses
     with torch.no_grad():
         sel = select_lam(y, task.operator, prior, x_true=image, lams=[base * f for f in grid],
-                         method=method_for(prior), max_iter=max_iter, tol=1e-4)
+                         method=method, max_iter=max_iter, tol=tol)
     return sel, base
 
 
@@ -135,6 +138,7 @@ def main():
             else:
                 lams[(label, column)] = None  # the calibrated default
     per = {}  # (task, prior) -> lists of psnr, ssim, seconds, converged, iterations, diverged
+    result_methods = {}
     for image_name in images:
         truth = load_image(image_name, size=size)
         for t, (task_name, sigma) in enumerate(tasks):
@@ -147,6 +151,7 @@ def main():
                 seconds = time.perf_counter() - start
                 x = result.x.clamp(0, 1)
                 record = per.setdefault((label, column), [[], [], [], [], [], [], result.lam])
+                result_methods[(label, column)] = result.method
                 for i, value in enumerate((float(psnr(x, truth)), float(ssim(x, truth)), seconds, result.converged,
                                            result.n_iter, result.diverged)):
                     record[i].append(value)
@@ -155,7 +160,8 @@ def main():
     rows = []
     for (label, column), (p, s, sec, conv, its, div, lam) in per.items():
         prior = prior_for(column, label, cache)
-        rows.append([label, column, getattr(prior, "pretrained_name", column), method_for(prior), lam,
+        rows.append([label, column, getattr(prior, "pretrained_name", column), result_methods[(label, column)],
+                     sum(w.numel() for w in prior.parameters()), lam,
                      statistics.mean(p), statistics.mean(s), statistics.median(sec), f"{sum(conv)}/{len(conv)}",
                      sum(div), statistics.median(its)])
     complete = set(names) == set(PRIORS)
@@ -182,8 +188,8 @@ def main():
                               "met" if all(runs) else "NOT met"])
     sections = [
         (f"Mean PSNR / SSIM over {len(images)} held-out image(s) ({size}x{size} crops), median seconds per image",
-         ["task", "prior", "file", "method", "lam", "PSNR (dB)", "SSIM", "s / image", "converged", "diverged",
-          "iterations"], rows),
+         ["task", "prior", "file", "method", "parameters", "lam", "PSNR (dB)", "SSIM", "s / image", "converged",
+          "diverged", "iterations"], rows),
     ]
     if gaps:
         sections.append(("PSNR gain over total variation (dB)", ["task", *[n for n in names if n != "tv"]], gaps))
@@ -199,7 +205,8 @@ def main():
              "`gradflow train-prior NAME`). 'converged' counts solves whose fixed-point residual reached the "
              "tolerance within the iteration cap; 'diverged' those stopped by the solver's divergence guard (the "
              "non-convex gradient-step potential is unbounded below along unobserved pixels in inpainting); the step "
-             "sizes are the certified ones in every solve. lam: denoising, tuned on the validation image in this run "
+             "sizes are the certified ones in every solve but the lbfgs ones (line search). lam: denoising, tuned on "
+             "the validation image in this run "
              "by the same rule for every prior; other tasks, the defaults calibrated on the validation image "
              "(results/inverse_calibration.md).")
     write_results("inverse", "Image restoration with learned convex priors", sections, args, notes)

@@ -23,6 +23,8 @@ TEST_IMAGES = ("camera", "coins", "chelsea", "china", "flower")
 #: view of scikit-image's stereo pair, a natural photograph with the test images' level of detail)
 VALIDATION_IMAGES = ("motorcycle",)
 _SKLEARN = ("china", "flower")
+#: Pillow modes of single-channel (grey) images
+_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 def list_images() -> list[str]:
@@ -116,8 +118,10 @@ def patch_dataset(names=TRAIN_IMAGES, *, patch_size: int = 40, n_patches: int = 
     return torch.stack(patches)
 
 
-def read_image(path, *, gray: bool = True) -> torch.Tensor:
-    """Read a PNG/JPEG (any format Pillow reads) as a float32 tensor (1, C, H, W) in [0, 1]."""
+def read_image(path, *, gray: bool | None = True) -> torch.Tensor:
+    """Read a PNG/JPEG (any format Pillow reads) as a float32 tensor (1, C, H, W) in [0, 1]: C = 1 (luminance)
+    with ``gray=True``, C = 3 (RGB) with ``gray=False``, and with ``gray=None`` the file's own kind (a grey file
+    gives C = 1, any other C = 3, dropping alpha)."""
     try:
         from PIL import Image
     except ImportError as err:  # pragma: no cover - optional dependency
@@ -127,6 +131,8 @@ def read_image(path, *, gray: bool = True) -> torch.Tensor:
         raise OSError(f"no such image file: {path}")
     try:
         with Image.open(path) as im:
+            if gray is None:
+                gray = im.mode in _GREY_MODES
             array = np.asarray(im.convert("L" if gray else "RGB"))
     except Exception as err:  # Pillow raises many types for unreadable files
         raise OSError(f"cannot read image {path}: {err}") from err

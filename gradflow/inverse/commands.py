@@ -16,7 +16,7 @@ def _restore(args) -> int:
     from ._tasks import degraded_view, make_prior, make_task, restore
 
     torch.manual_seed(args.seed)
-    image = read_image(args.image)
+    image = read_image(args.image, gray=None)  # colour stays colour
     prior = make_prior(args.prior)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,12 +65,19 @@ def _train_prior(args) -> int:
 
 def register(commands, common_options) -> None:
     from ..cli import positive_int
+    from ._data import TRAIN_IMAGES
     from ._pretrained import list_pretrained
     from ._tasks import PRIOR_CHOICES, TASKS
 
-    restore = commands.add_parser("restore", help="restore a degraded image with a learned convex prior")
+    trained_on = ", ".join(TRAIN_IMAGES)
+    restore = commands.add_parser(
+        "restore", help="restore a degraded image with a learned convex prior",
+        description="Restore a degraded image. The shipped learned priors were trained on patches of the "
+                    f"scikit-image images {trained_on}: a result on one of those overstates what a prior does on "
+                    "new photographs.")
     common_options(restore, "restore-out")
-    restore.add_argument("image", help="PNG/JPEG file (read as grayscale 0-1)")
+    restore.add_argument("image", help="PNG/JPEG file (0-1; a colour image is restored channel by channel "
+                                       "in RGB, a grey one stays grey)")
     restore.add_argument("--task", choices=TASKS, required=True)
     restore.add_argument("--prior", choices=PRIOR_CHOICES, default="learned",
                          help="learned (the default pretrained convex prior), a pretrained name, tv or tikhonov")
@@ -84,6 +91,6 @@ def register(commands, common_options) -> None:
     restore.set_defaults(run=_restore)
 
     train = commands.add_parser("train-prior", help="train a shipped prior from its recipe (reproduces the file)")
-    common_options(train, "gradflow/inverse/pretrained")
+    common_options(train, "train-prior-out")  # never the package's own pretrained/ folder
     train.add_argument("name", choices=list_pretrained())
     train.set_defaults(run=_train_prior)

@@ -40,7 +40,8 @@ def test_restore_super_resolution_of_a_real_image_doubles_its_size(image_file, t
 def test_restore_user_errors_are_one_line(image_file, tmp_path, capsys):
     assert main(["restore", str(tmp_path / "missing.png"), "--task", "denoise", "--prior", "tv"]) == 2
     assert "no such image" in capsys.readouterr().err
-    assert main(["restore", str(image_file), "--task", "inpaint", "--prior", "tv", "--out", str(tmp_path)]) == 2
+    assert main(["restore", str(image_file), "--task", "inpaint", "--prior", "tv", "--out",
+                 str(tmp_path / "inpaint")]) == 2
     assert "--mask" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["restore", str(image_file), "--task", "dehaze"])
@@ -115,3 +116,57 @@ def test_train_pretrained_follows_the_recipe_and_deepens(tmp_path, monkeypatch):
     prior = load_pretrained("cascade-s25", directory=tmp_path)
     assert prior.depth == 2 and prior.sigma == pytest.approx(25 / 255)
     assert not (tmp_path / "ridge-s25.pt").exists()  # the one-layer start is not saved
+
+
+def test_restore_keeps_a_colour_image_in_colour(tmp_path):
+    from gradflow.inverse._data import read_image
+
+    colour = load_image("chelsea", size=32, gray=False)
+    noisy = write_image(tmp_path / "noisy.png", (colour + 0.1 * torch.randn_like(colour)).clamp(0, 1))
+    out = tmp_path / "out"
+    assert main(["restore", str(noisy), "--task", "denoise", "--prior", "tv", "--out", str(out),
+                 "--max-iter", "20"]) == 0
+    restored = read_image(out / "restored.png", gray=False)
+    assert restored.shape == (1, 3, 32, 32)
+    assert (restored[0, 0] - restored[0, 2]).abs().max() > 0.05  # not a grey image copied to three channels
+    grey = write_image(tmp_path / "grey.png", load_image("camera", size=32))
+    assert read_image(grey, gray=None).shape == (1, 1, 32, 32)  # a grey file stays grey
+
+
+def test_colour_restore_is_the_per_channel_restore(generator):
+    prior = load_pretrained(DEFAULT_PRETRAINED)
+    y = torch.rand(1, 3, 24, 24, generator=generator)
+    task = make_task("denoise", (24, 24))
+    colour = restore(y, task, prior).x  # converged: the joint solve and the separate ones agree to a grey level
+    assert colour.shape == (1, 3, 24, 24)
+    for c in range(3):
+        alone = restore(y[:, c:c + 1], task, prior).x
+        assert torch.allclose(colour[:, c:c + 1], alone, atol=2 / 255)
+
+
+def test_restore_help_names_the_training_images_and_train_prior_writes_outside_the_package(capsys):
+    from gradflow.cli import _parser
+    from gradflow.inverse._data import TRAIN_IMAGES
+
+    with pytest.raises(SystemExit):
+        main(["restore", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in TRAIN_IMAGES)
+    args = _parser().parse_args(["train-prior", "ridge-s25"])
+    assert "pretrained" not in args.out
+
+
+@pytest.mark.slow
+def test_restore_denoises_with_lbfgs_to_the_minimiser_in_fewer_iterations(generator):
+    from gradflow.inverse import solve
+
+    prior = load_pretrained(DEFAULT_PRETRAINED)
+    truth = load_image("camera", size=32)
+    task = make_task("denoise", (32, 32))
+    y = task.operator.measure(truth, task.sigma, generator=generator)
+    fast = restore(y, task, prior)
+    with torch.no_grad():
+        reference = solve(y, task.operator, prior, fast.lam, "agd", max_iter=2000, tol=1e-6)
+    assert fast.method == "lbfgs" and fast.converged and reference.converged
+    assert fast.n_iter * 3 < reference.n_iter
+    assert float((fast.x - reference.x).abs().max()) < 2 / 255
