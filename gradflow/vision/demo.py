@@ -14,8 +14,8 @@ from ._training import evaluate_sr, super_resolve, train_sr
 
 __all__ = ["vision_section"]
 
-_MODELS = {"baseline (identity residual)": {"residual": "identity"},
-           "gradient residual (convex, a0 = +3)": {"residual": "convex", "alpha_init": 3.0}}
+_BASELINE, _OURS = "baseline (identity residual)", "gradient residual (convex, a0 = +3)"
+_MODELS = {_BASELINE: {"residual": "identity"}, _OURS: {"residual": "convex", "alpha_init": 3.0}}
 _QUICK_IMAGES = ("astronaut",)
 
 
@@ -46,7 +46,9 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
         f"PSNR/SSIM on the Y channel with a {scale}-pixel border crop, on held-out pictures "
         f"({', '.join(test_names)}). A CPU-sized run, far from converged: the networks add their output to the "
         "bicubic upsampling (bicubic_skip=True, not in EDSR) so that they start from bicubic quality; the "
-        "benchmarks in benchmarks/bench_vision_*.py hold the longer comparisons."
+        "benchmarks in benchmarks/bench_vision_*.py hold the longer comparisons. gradflow's model is the gradient "
+        "residual, the baseline the identity residual (higher PSNR is better); a model below bicubic PSNR, or whose "
+        "training loss did not decrease, failed."
     )
     train_set = D.SRPatchDataset([D.load_image(name) for name in train_names], scale, 24, n_patches, seed=seed)
     test_images = [D.load_image(name) for name in test_names]
@@ -57,7 +59,7 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
     rows = [["bicubic", "-", floor["psnr"], floor["ssim"], 0.0]]
     lr_image, hr = pairs[0]
     panels = {"HR": hr, "bicubic": D.bicubic_resize(lr_image, tuple(hr.shape[-2:]))}
-    curves = {}
+    curves, psnrs = {}, {}
     for label, options in _MODELS.items():
         torch.manual_seed(seed)
         model = create_backbone("sedsr", scale=scale, bicubic_skip=True, **options)
@@ -70,9 +72,20 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
         gates = model.gates()
         rows.append([label, f"{sum(gates) / len(gates):.3f}" if gates else "-", scores["psnr"], scores["ssim"],
                      seconds])
-        report.metric("vision", f"x2 PSNR-Y {label}", scores["psnr"])
+        psnrs[label] = scores["psnr"]
         panels[label.split(" (")[0]] = super_resolve(model, lr_image)
         curves[label] = [(h["step"], h["loss"]) for h in result.history]
+    ours = psnrs[_OURS]
+    losses = [loss for _, loss in curves[_OURS]]
+    k = max(1, len(losses) // 5)  # first and last fifths of the noisy per-batch losses
+    if ours < floor["psnr"]:
+        failure = f"PSNR-Y {ours:.2f} dB is below bicubic's {floor['psnr']:.2f} dB, the network's starting point"
+    elif not sum(losses[-k:]) < sum(losses[:k]):
+        failure = "the training loss did not decrease (mean of the last fifth of steps vs the first)"
+    else:
+        failure = None
+    report.compare("vision", "x2 super-resolution", "PSNR-Y (dB)", "gradient residual", ours,
+                   "identity residual", psnrs[_BASELINE], lower_is_better=False, margin="db", failure=failure)
     report.metric("vision", "x2 PSNR-Y bicubic", floor["psnr"])
     report.table(["method", "mean gate s(a)", "PSNR-Y (dB)", "SSIM-Y", "train s"], rows)
     size = min(96, *hr.shape[-2:])
@@ -80,8 +93,8 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
     report.figure(_crop_figure(plt, panels, box), "vision-sr-crops",
                   f"x2 super-resolution of {test_names[0]} (held out): centre crops")
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for label, points in curves.items():
-        ax.plot(*zip(*points), label=label)
+    for colour, (label, points) in zip(("C0", "C1"), curves.items()):
+        ax.plot(*zip(*points), label=label, color=colour)
     ax.set_xlabel("step")
     ax.set_ylabel("training L1 loss")
     ax.set_yscale("log")

@@ -94,6 +94,8 @@ def test_demo_section_quick_adds_metrics_and_figures(tmp_path):
     text = path.read_text()
     for figure in ("ot-map-2d", "ot-interpolation", "ot-colour-transfer"):
         assert (tmp_path / "figures" / f"{figure}.png").is_file()
-    assert "2-D ICNN-pair L2-UVP % (fitted)" in text
-    values = [float(line.split("|")[3]) for line in text.splitlines() if line.startswith("| optimal transport")]
-    assert len(values) == 3 and all(math.isfinite(v) for v in values)
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| optimal transport")]
+    assert [row[1] for row in rows] == ["2-D ICNN pair", "colour transfer"]
+    assert all(row[3].startswith("fitted OT map: ") and row[4].startswith("linear (Bures) map: ") for row in rows)
+    values = [float(cell.split(": ")[1]) for row in rows for cell in row[3:5]]
+    assert len(values) == 4 and all(math.isfinite(v) for v in values)
