@@ -196,13 +196,12 @@ def _pushforward_pair(name: str, dim: int, source, sample, psi, seed: int) -> Tr
 
 def mixture_pair(dim: int, seed: int = 0, n_components: int = 3) -> TransportPair:
     """The "same family" pair: its true potential has the architecture that :func:`~gradflow.transport.fit_ot_map`
-    fits by default (a :class:`BrenierNet` around an mGradNet-M), so it flatters that fit.
+    fits by default (a :class:`BrenierNet` around an mGradNet-M): a fit of that architecture can be exact.
 
     P = a Gaussian mixture (``n_components`` equal weights, means in random directions at norm 2.5,
     covariances 0.5 * random SPD with eigenvalues in [0.25, 4]), Q = (grad psi0) # P with psi0 a fixed random
-    strongly convex potential (random mGradNet-M + 0.05 ||x||^2), so T* = grad psi0. The linear (Bures) map
-    scores an L2-UVP of ~18% (d=2) to ~38% (d=64).
-    Var(Q) is estimated once from 100k samples (relative error ~0.5%)."""
+    strongly convex potential (random mGradNet-M + 0.05 ||x||^2), so T* = grad psi0.
+    Var(Q) is estimated once from 100k samples."""
     check_positive_int(dim, "dim")
     check_positive_int(n_components, "n_components")
     source, sample = _mixture_source(dim, torch.Generator().manual_seed(seed), n_components)
@@ -403,12 +402,7 @@ def icnn_pair(dim: int, seed: int = 0) -> TransportPair:
 
     grad psi and its Jacobian are in closed form; ``true_inverse`` is damped Newton (``psi.inverse``);
     psi is mu-strongly convex. ``psi.lipschitz_bound()`` is not available (no certified bound).
-
-    The linear (Bures) map, from 20k samples per side, scores an L2-UVP of 7-15% (d=2), 8-11% (d=4),
-    11-15% (d=8), 14-17% (d=16), 25-26% (d=32) and 34-40% (d=64) over seeds 0-2. Construction takes
-    ~2 s (d = 2..32) to ~6 s (d=64) on one CPU thread (the fastest setting: the operations are small);
-    pairs are cached per (dim, seed), so treat them as immutable. Var(Q) is estimated once from 100k
-    samples.
+    Pairs are cached per (dim, seed), so treat them as immutable. Var(Q) is estimated once from 100k samples.
     """
     check_positive_int(dim, "dim")
     check_positive_int(seed, "seed", minimum=0)
@@ -478,11 +472,7 @@ def smoothed_norm_pair(dim: int, seed: int = 0) -> TransportPair:
     B_k (r, d) with i.i.d. N(0, 1/d) entries; c_k K independent samples of P;
     w_k = 2 sqrt(d / K) U_k with U_k ~ U(0.5, 1.5); eps = 0.1. Gradient, Jacobian and a certified Lipschitz
     bound are in closed form (:class:`_SmoothedNormPotential`); ``true_inverse`` is damped Newton.
-
-    The linear (Bures) map, from 20k samples per side, scores an L2-UVP of 8-16% (d=2), 5-12% (d=4),
-    9-10% (d=8), 11-17% (d=16), 14-19% (d=32) and ~19% (d=64) over seeds 0-2. Construction takes < 1 s;
-    pairs are cached per (dim, seed), so treat them as immutable. Var(Q) is estimated once from 100k
-    samples.
+    Pairs are cached per (dim, seed), so treat them as immutable. Var(Q) is estimated once from 100k samples.
     """
     check_positive_int(dim, "dim")
     check_positive_int(seed, "seed", minimum=0)
