@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gradflow demo --out $(OUT)
+	$(BIN)/gradflow demo --out $(OUT) --overwrite  # rerunnable: replaces the previous report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -120,3 +120,22 @@ def test_a_diverging_run_is_a_one_line_error_not_a_traceback(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith(("gradflow: error: loss is inf", "gradflow: error: loss is nan")), last
+
+
+def test_a_non_empty_out_is_refused_unless_overwrite_or_resume(tmp_path, capsys):
+    (tmp_path / "old.txt").write_text("a previous run\n")
+    args = ["fit-field", "--model", "mgradnet_m", "--n-train", "200", "--batch-size", "100", "--epochs", "1",
+            "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gradflow: error: --out {tmp_path} is not empty") and "--overwrite" in err
+    assert "--resume" in err and not (tmp_path / "metrics.json").exists()
+    assert main([*args, "--overwrite"]) == 0
+    assert (tmp_path / "metrics.json").is_file() and (tmp_path / "old.txt").is_file()  # other files stay
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "out.txt"
+    target.write_text("x")
+    assert main(["fit-field", "--epochs", "1", "--out", str(target), "--overwrite"]) == 2
+    assert "is a file; --out must be a directory" in capsys.readouterr().err
