@@ -81,3 +81,6 @@ def main(out):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     main(sys.argv[1])
+    if torch.distributed.is_initialized():  # leave together: a rank that exits first can abort the other's Gloo
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
