@@ -1,4 +1,6 @@
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,3 +48,39 @@ def generator():
 
 def cuda_devices():
     return ["cuda"] if torch.cuda.is_available() else []
+
+
+# ---------------------------------------------------------------------------------------- repository hygiene
+# No test may leave files in the working tree (outputs belong in tmp_path): the session compares the untracked
+# and ignored entries of `git status` before and after, caches aside, and fails if any appeared.
+_ROOT = Path(__file__).resolve().parent.parent
+_CACHES = ("__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", ".egg-info", ".venv")
+
+
+def _stray_entries():
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=normal"], cwd=_ROOT,
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None  # not a git checkout (e.g. an sdist): nothing to compare
+    return {line[3:] for line in out.stdout.splitlines()
+            if line[:2] in ("??", "!!") and not any(cache in line for cache in _CACHES)}
+
+
+def pytest_sessionstart(session):
+    session.config._gradflow_entries = _stray_entries()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_gradflow_entries", None)
+    after = _stray_entries() if before is not None else None
+    if after is None:
+        return
+    new = sorted(after - before)
+    if new:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"ERROR: tests left files in the working tree: {', '.join(new)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
