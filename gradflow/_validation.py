@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "check_number",
     "check_positive_int",
     "check_seed",
+    "from_numpy",
 ]
 
 
@@ -109,3 +111,20 @@ def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"{name} must be torch.float32 or torch.float64, got {dtype!r}")
     return dtype
+
+
+def from_numpy(x, like: torch.Tensor | None = None):
+    """A NumPy array as a torch tensor (the boundary conversion of data arguments), anything else unchanged
+    (for the caller's own checks to judge). With ``like``, a floating-point array takes ``like``'s dtype and
+    device (a fitted model's); without it the array's dtype is kept (float64 stays float64).
+
+    Example:
+        >>> import numpy as np
+        >>> from_numpy(np.zeros((2, 3))).dtype, from_numpy(np.zeros(2), like=torch.zeros(1)).dtype
+        (torch.float64, torch.float32)
+    """
+    if not isinstance(x, np.ndarray):
+        return x
+    if like is not None and np.issubdtype(x.dtype, np.floating):
+        return torch.as_tensor(x, dtype=like.dtype, device=like.device)
+    return torch.from_numpy(np.ascontiguousarray(x))

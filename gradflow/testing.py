@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import check_finite, check_number
+from ._numerics import symplectic_form
+from ._validation import check_finite, check_number, check_positive_int
 from .potentials import autograd_gradient, autograd_jacobian
 
 __all__ = [
     "TOLERANCES",
+    "assert_adjoint",
     "assert_conservative",
     "assert_energy_consistent",
     "assert_inverse",
     "assert_jacobian_consistent",
+    "assert_lipschitz_bound",
     "assert_monotone",
     "assert_symplectic",
     "tolerance",
@@ -145,8 +148,6 @@ def assert_inverse(potential, y: torch.Tensor, rtol: float | None = None, atol: 
 def assert_symplectic(step, z: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
     """Assert the map ``step``: R^2n -> R^2n (e.g. one integrator step) is symplectic at the point z (2n,):
     its Jacobian M satisfies M^T J M = J with J = [[0, I], [-I, 0]], to atol + rtol max|M|^2."""
-    from .dynamics import symplectic_form
-
     _check(step, z, field_name="step", x_name="z")
     rtol, atol = tolerance(z.dtype, rtol, atol)
     if z.ndim != 1 or z.shape[0] % 2:
@@ -157,3 +158,85 @@ def assert_symplectic(step, z: torch.Tensor, rtol: float | None = None, atol: fl
     bound = atol + rtol * float(M.abs().max()) ** 2
     if defect > bound:
         raise AssertionError(f"map is not symplectic: max |M^T J M - J| = {defect:.3g} exceeds {bound:.3g}")
+
+
+def _inner(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Real inner product per sample (first dimension), shape (B,): Re sum conj(u) v."""
+    prod = (u.conj() * v).real if (u.is_complex() or v.is_complex()) else u * v
+    return prod.reshape(prod.shape[0], -1).sum(1)
+
+
+def assert_adjoint(operator, x: torch.Tensor, y: torch.Tensor | None = None, rtol: float | None = None,
+                   atol: float | None = None) -> None:
+    """Assert ``operator.adjoint`` is the adjoint of ``operator`` at the inputs ``x`` (B, ...): per sample,
+    |<A x, y> - <x, A^T y>| <= atol + rtol ||A x|| ||y||, with measurements ``y`` shaped like ``A(x)`` (default:
+    standard normal ones from a fixed seed). Real inner products (the real part for complex measurements).
+
+    Example:
+        >>> from gradflow.inverse import Blur, gaussian_kernel
+        >>> assert_adjoint(Blur(gaussian_kernel(1.5)).double(), torch.rand(2, 1, 16, 16, dtype=torch.float64))
+    """
+    _check(operator, x, field_name="operator", method="adjoint")
+    if x.ndim < 2:
+        raise ValueError(f"x must be a batch of inputs (B, ...) with at least 2 dimensions, got shape {tuple(x.shape)}")
+    rtol, atol = tolerance(x.dtype, rtol, atol)
+    with torch.no_grad():
+        ax = operator(x)
+        if y is None:
+            gen = torch.Generator(device=ax.device).manual_seed(0)
+            y = torch.randn(ax.shape, generator=gen, dtype=ax.dtype, device=ax.device)
+        elif not isinstance(y, torch.Tensor) or y.shape != ax.shape:
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+            raise ValueError(f"y must be a tensor shaped like operator(x) {tuple(ax.shape)}, got {got}")
+        aty = operator.adjoint(y)
+        if aty.shape != x.shape:
+            raise AssertionError(f"adjoint(y) has shape {tuple(aty.shape)}, not the input shape {tuple(x.shape)}")
+        defect = (_inner(ax, y) - _inner(x, aty)).abs()
+        scale = ax.reshape(len(ax), -1).norm(dim=1) * y.reshape(len(y), -1).norm(dim=1)
+    worst = int((defect - atol - rtol * scale).argmax())
+    if float(defect[worst]) > atol + rtol * float(scale[worst]):
+        raise AssertionError(f"adjoint is not the adjoint: |<A x, y> - <x, A^T y>| = {float(defect[worst]):.3g} "
+                             f"for sample {worst}, above {atol + rtol * float(scale[worst]):.3g}")
+
+
+def assert_lipschitz_bound(field, x: torch.Tensor, bound: float | None = None, rtol: float | None = None,
+                           atol: float | None = None, iterations: int = 30) -> None:
+    """Assert the Jacobian of ``field`` at the inputs ``x`` has spectral norm at most ``bound`` (default:
+    ``field.lipschitz_bound()``, the certificate of gradflow's monotone nets and convex priors), i.e. no point
+    of ``x`` contradicts that ``field`` is ``bound``-Lipschitz: ||J(x)||_2 <= bound (1 + rtol) + atol.
+
+    ||J||_2 is estimated by ``iterations`` power iterations on J^T J with autograd (Jacobian-vector products
+    by double backward), over the whole batch at once: for a field acting per sample the estimate tends to the
+    largest norm among the samples. The estimate never exceeds the true norm, so a failure is a real violation.
+
+    Example:
+        >>> from gradflow.potentials import MGradNetM
+        >>> net = MGradNetM(3).double()
+        >>> assert_lipschitz_bound(net, torch.randn(64, 3, dtype=torch.float64))
+    """
+    _check(field, x)
+    if bound is None:
+        if not callable(getattr(field, "lipschitz_bound", None)):
+            raise ValueError(f"field ({type(field).__name__}) has no lipschitz_bound() method: pass bound")
+        with torch.no_grad():
+            bound = float(field.lipschitz_bound())
+    bound = check_number(bound, "bound", minimum=0.0)
+    iterations = check_positive_int(iterations, "iterations")
+    rtol, atol = tolerance(x.dtype, rtol, atol)
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = field(x)
+        u = torch.zeros_like(out, requires_grad=True)
+        vjp = torch.autograd.grad(out, x, u, create_graph=True)[0]  # J^T u, linear in u
+        gen = torch.Generator(device=x.device).manual_seed(0)
+        v = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
+        norm = 0.0
+        for _ in range(iterations):
+            v = v / v.norm()
+            jv = torch.autograd.grad(vjp, u, v, retain_graph=True)[0]  # J v
+            norm = float(jv.norm())
+            v = torch.autograd.grad(out, x, jv, retain_graph=True)[0]  # J^T J v
+            if float(v.norm()) == 0.0:
+                break
+    if norm > bound * (1.0 + rtol) + atol:
+        raise AssertionError(f"field exceeds its Lipschitz bound: ||J(x)||_2 >= {norm:.6g} > bound {bound:.6g}")

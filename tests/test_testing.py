@@ -93,3 +93,54 @@ def test_symplectic_check():
         assert_symplectic(lambda v: 1.01 * (rotation @ v), z)  # area grows by 2%
     with pytest.raises(ValueError, match="even size"):
         assert_symplectic(lambda v: v, torch.zeros(3, dtype=torch.float64))
+
+
+class _Scaled(torch.nn.Module):
+    """A x = 2 x with an adjoint scaled by ``adjoint_scale`` (1: exact)."""
+
+    def __init__(self, adjoint_scale=1.0):
+        super().__init__()
+        self.adjoint_scale = adjoint_scale
+
+    def forward(self, x):
+        return 2.0 * x
+
+    def adjoint(self, y):
+        return 2.0 * self.adjoint_scale * y
+
+
+def test_adjoint_check_on_gradflow_operators_and_a_wrong_adjoint():
+    from gradflow.inverse import MRI, Blur, Downsampling, Inpainting, gaussian_kernel
+    from gradflow.testing import assert_adjoint
+
+    x = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for op in (Blur(gaussian_kernel(1.5)), Downsampling(2), Inpainting.random((1, 16, 16), 0.5, seed=0),
+               MRI.cartesian((16, 16))):
+        assert_adjoint(op.double(), x)
+    assert_adjoint(_Scaled(), X)
+    with pytest.raises(AssertionError, match="not the adjoint"):
+        assert_adjoint(_Scaled(adjoint_scale=1.001), X)
+    with pytest.raises(ValueError, match="operator must have a adjoint"):
+        assert_adjoint(lambda v: v, X)
+    with pytest.raises(ValueError, match="y must be a tensor shaped like"):
+        assert_adjoint(_Scaled(), X, y=torch.zeros(3))
+
+
+def test_lipschitz_bound_check_holds_for_certified_bounds_and_catches_a_false_one():
+    from gradflow.inverse import GradNetPrior
+    from gradflow.potentials import MGradNetM
+    from gradflow.testing import assert_lipschitz_bound
+
+    torch.manual_seed(0)
+    net = MGradNetC(3, width=8, depth=2, strong_convexity=0.1).double()
+    assert_lipschitz_bound(net, X)
+    assert_lipschitz_bound(MGradNetM(3, width=8).double(), X)
+    prior = GradNetPrior(channels=1, n_filters=4, kernel_size=3).double()
+    images = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    assert_lipschitz_bound(prior, images)
+    quadratic = Quadratic(A_SYM)  # ||A||_2 = 3.04
+    assert_lipschitz_bound(quadratic, X, bound=3.05)
+    with pytest.raises(AssertionError, match="exceeds its Lipschitz bound"):
+        assert_lipschitz_bound(quadratic, X, bound=3.0)
+    with pytest.raises(ValueError, match=r"no lipschitz_bound\(\) method: pass bound"):
+        assert_lipschitz_bound(quadratic, X)

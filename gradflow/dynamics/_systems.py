@@ -10,6 +10,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._numerics import symplectic_form
 from .._validation import (
     check_choice,
     check_field_input,
@@ -39,17 +40,6 @@ __all__ = [
     "list_systems",
     "symplectic_form",
 ]
-
-
-def symplectic_form(dim: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    """J = [[0, I], [-I, 0]] of size (dim, dim), dim = 2n, so that dz/dt = J grad H(z) for z = (q, p)."""
-    check_positive_int(dim, "dim")
-    if dim % 2:
-        raise ValueError(f"the state size must be even (z = (q, p)), got {dim}")
-    n = dim // 2
-    eye = torch.eye(n, dtype=dtype, device=device)
-    zero = torch.zeros(n, n, dtype=dtype, device=device)
-    return torch.cat([torch.cat([zero, eye], 1), torch.cat([-eye, zero], 1)], 0)
 
 
 def hamiltonian_field(grad: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_positive_int, from_numpy
 from ..potentials import MonotonePotential
 from ..train import fit
 from ._map import POTENTIAL_NAMES, OTMap, build_potential
@@ -36,6 +36,7 @@ class _Law:
 
     def __init__(self, obj, name: str, dtype):
         self.name, self.samples, self.log_prob = name, None, None
+        obj = from_numpy(obj)
         if isinstance(obj, torch.Tensor):
             check_samples(obj, name)
             if obj.shape[0] < obj.shape[1] + 1:
@@ -64,8 +65,8 @@ class _Law:
             self.dtype = probe.dtype if dtype is None else dtype
         else:
             raise ValueError(
-                f"{name} must be a tensor of samples (N, d), a callable sample(n) -> (n, d) tensor or a "
-                f"torch.distributions.Distribution; got {type(obj).__name__}"
+                f"{name} must be a tensor (or NumPy array) of samples (N, d), a callable sample(n) -> (n, d) tensor "
+                f"or a torch.distributions.Distribution; got {type(obj).__name__}"
             )
 
     def _call_sampler(self, n: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .._validation import check_field_input
+from .._validation import check_field_input, from_numpy
 from ..potentials import ConvergenceError, MonotonePotential, create_potential
 from ..train import CheckpointError, load_checkpoint, save_checkpoint
 from ._conjugate import DENSE_NEWTON_MAX_DIM, newton_cg
@@ -86,7 +86,7 @@ class OTMap:
     def _evaluate(self, fn, x: torch.Tensor, name: str) -> torch.Tensor:
         """fn over points x (..., d): with autograd when x requires grad, else without a graph, in chunks of
         65536 points (bounded memory for any batch)."""
-        check_field_input(x, self.dim, next(self.model.parameters()), name)
+        x = self._points(x, name)
         if x.requires_grad:
             return fn(x)
         flat = x.reshape(-1, self.dim)
@@ -94,9 +94,17 @@ class OTMap:
             out = torch.cat([fn(c) for c in flat.split(_EVAL_CHUNK)]) if len(flat) else fn(flat)
         return out.reshape(*x.shape[:-1], *out.shape[1:])
 
+    def _points(self, x, name: str) -> torch.Tensor:
+        """x as a tensor of points (..., d) on the model's dtype and device (a NumPy array is converted), checked."""
+        param = next(self.model.parameters())
+        x = from_numpy(x, like=param)
+        check_field_input(x, self.dim, param, name)
+        return x
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """T(x) = grad psi(x), (..., d) -> (..., d). A plain tensor unless ``x`` requires grad, in which case the
-        result carries the graph (``T.model(x)`` always does)."""
+        result carries the graph (``T.model(x)`` always does). ``x`` (here and in the other methods) may be a
+        NumPy array: it is converted to the model's dtype; the result is a tensor."""
         return self._evaluate(self.model, x, "x")
 
     def inverse(self, y: torch.Tensor, tol: float | None = None, max_iter: int = 50) -> torch.Tensor:
@@ -106,7 +114,7 @@ class OTMap:
         (:func:`newton_cg`, CG on Jacobian-vector products) above; in chunks of 4096 points. Converged when
         ||grad psi(x) - y||_inf <= tol (1 + ||y||_inf) (tol: 1e-5 in float32, 1e-10 in float64); raises
         :class:`~gradflow.potentials.ConvergenceError` otherwise."""
-        check_field_input(y, self.dim, next(self.model.parameters()), "y")
+        y = self._points(y, "y")
         if tol is None:
             tol = 1e-10 if y.dtype == torch.float64 else 1e-5
         flat = y.detach().reshape(-1, self.dim)
@@ -140,6 +148,7 @@ class OTMap:
         """McCann interpolation x_t = (1 - t) x + t T(x) for t in [0, 1]: a float, or a tensor broadcasting
         against x's batch shape (...); returns (..., d). Pushing samples of P gives samples of the W2
         geodesic P_t. A plain tensor unless ``x`` requires grad."""
+        x = self._points(x, "x")
         y = self(x)
         tt = torch.as_tensor(t, dtype=x.dtype)
         if not tt.is_floating_point() or not bool(((tt >= 0) & (tt <= 1)).all()):
@@ -149,6 +158,7 @@ class OTMap:
 
     def transport_cost(self, x: torch.Tensor) -> float:
         """mean_n ||T(x_n) - x_n||^2 over samples x (N, d) of P: the cost of T, ~W2^2(P, Q) if T is optimal."""
+        x = from_numpy(x, like=next(self.model.parameters()))
         if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[0] == 0:
             raise ValueError(f"x must be a tensor of shape (N, {self.dim}) with N >= 1, got {getattr(x, 'shape', x)}")
         return float((self(x.detach()) - x).square().sum(-1).mean())

@@ -175,6 +175,16 @@ def _train_entries(tmp: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ testing
+class _Doubling(nn.Module):
+    """A x = 2 x with its exact adjoint."""
+
+    def forward(self, x):
+        return 2.0 * x
+
+    def adjoint(self, y):
+        return 2.0 * y
+
+
 def _testing_entries() -> dict:
     net = P.MGradNetM(2, width=4, n_modules=2, strong_convexity=0.5).double()
     x = _randn(4, 2, dtype=torch.float64)
@@ -191,6 +201,13 @@ def _testing_entries() -> dict:
     table["gradflow.testing.assert_symplectic"] = Entry(
         TS.assert_symplectic, {"step": lambda z: z, "z": torch.ones(2, dtype=torch.float64)},
         {"step": "callable", "z": "tensor", **tol}, valid=none_ok)
+    table["gradflow.testing.assert_lipschitz_bound"] = Entry(
+        TS.assert_lipschitz_bound, {"field": net, "x": x}, {"field": "callable", "x": "tensor", "bound": "nonneg",
+                                                           "iterations": "count", **tol},
+        valid=_none_ok("rtol", "atol", "bound"), bad={"field": [("no-bound", lambda v: v)]})
+    table["gradflow.testing.assert_adjoint"] = Entry(
+        TS.assert_adjoint, {"operator": _Doubling(), "x": x}, {"operator": "callable", "x": "tensor", **tol},
+        valid=none_ok, bad={"operator": [("no-adjoint", lambda v: v)], "y": [("wrong-shape", torch.zeros(3))]})
     table["gradflow.testing.tolerance"] = Entry(
         TS.tolerance, {"dtype": torch.float32}, tol, bad={"dtype": [("str", "float32"), ("None", None)]},
         valid=none_ok)
