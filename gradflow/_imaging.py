@@ -13,11 +13,15 @@ import torch.nn.functional as F
 
 from ._validation import check_choice, check_finite, check_number, check_positive_int
 
-__all__ = ["CHANNELS", "DEFAULT_MAX_PIXELS", "check_image_pair", "psnr", "read_image", "rgb_to_y", "ssim"]
+__all__ = ["CHANNELS", "DEFAULT_MAX_PIXELS", "check_image_pair", "psnr", "read_image", "rgb_to_y", "ssim",
+           "write_image"]
 
 #: the largest image (width x height) :func:`read_image` decodes unless told otherwise: 4096 x 4096 pixels
 #: (a float32 RGB copy of it is 201 MB; the CLI's ``--max-pixels`` overrides it)
 DEFAULT_MAX_PIXELS = 4096 * 4096
+
+#: Pillow modes of single-channel (grey) images: what ``read_image(..., channels=None)`` reads as one channel
+_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 #: what :func:`psnr` scores: every channel as given, or the BT.601 luma of RGB (the super-resolution convention)
 CHANNELS = ("all", "y")
@@ -26,7 +30,8 @@ CHANNELS = ("all", "y")
 def rgb_to_y(image: torch.Tensor) -> torch.Tensor:
     """ITU-R BT.601 luma of (..., 3, H, W) RGB in [0, 1], as MATLAB's rgb2ycbcr (the SR convention):
     Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255, shape (..., 1, H, W). One-channel input is
-    returned as it is (taken to be luma already).
+    returned as it is (taken to be luma already). Raises ValueError naming ``image`` for a non-float
+    tensor, fewer than 3 dimensions, another channel count in dim -3, or NaN/inf values.
 
     Example:
         >>> round(255 * rgb_to_y(torch.ones(1, 3, 1, 1)).item(), 3)  # white: Y = 235 / 255
@@ -36,10 +41,16 @@ def rgb_to_y(image: torch.Tensor) -> torch.Tensor:
         desc = (f"shape {tuple(image.shape)}, dtype {image.dtype}" if isinstance(image, torch.Tensor)
                 else type(image).__name__)
         raise ValueError(f"image must be a float tensor of shape (..., C, H, W), got {desc}")
+    if image.shape[-3] not in (1, 3):
+        raise ValueError(f"image must have 1 or 3 channels in dim -3, got shape {tuple(image.shape)}")
+    check_finite(image, "image")
+    return _luma(image)
+
+
+def _luma(image: torch.Tensor) -> torch.Tensor:
+    """:func:`rgb_to_y` of an image already checked (1 or 3 channels in dim -3)."""
     if image.shape[-3] == 1:
         return image
-    if image.shape[-3] != 3:
-        raise ValueError(f"expected 1 or 3 channels in dim -3, got shape {tuple(image.shape)}")
     weights = image.new_tensor([65.481, 128.553, 24.966]).view(3, 1, 1)
     return (16.0 + (image * weights).sum(-3, keepdim=True)) / 255.0
 
@@ -69,7 +80,11 @@ def check_image_pair(x, reference, *, crop: int = 0, channel: str = "all", x_nam
     if crop and min(x.shape[-2:]) <= 2 * crop:
         raise ValueError(f"a {crop}-pixel border crop leaves nothing of a {tuple(x.shape[-2:])} image")
     if channel == "y":
-        x, reference = rgb_to_y(x), rgb_to_y(reference)
+        for name, t in ((x_name, x), (reference_name, reference)):
+            if t.shape[-3] not in (1, 3):
+                raise ValueError(f"channel='y' scores the luma of RGB: {name} must have 1 or 3 channels in dim -3, "
+                                 f"got shape {tuple(t.shape)}")
+        x, reference = _luma(x), _luma(reference)
     if crop:
         x, reference = x[..., crop:-crop, crop:-crop], reference[..., crop:-crop, crop:-crop]
     return x.double(), reference.double()
@@ -166,38 +181,70 @@ def ssim(x: torch.Tensor, reference: torch.Tensor, *, data_range: float = 1.0, c
     return s.mean((1, 2, 3)).reshape(batch)
 
 
-def read_image(path: str | os.PathLike, *, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def read_image(path: str | os.PathLike, *, channels: int | None = 3,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read an image file (PNG, JPEG, any format Pillow reads) as a float32 tensor (channels, H, W) in [0, 1]
-    (``channels`` 1: grayscale, 3: RGB).
+    (``channels`` 1: grayscale, Pillow's "L" luma; 3: RGB; None: the file's own kind, 1 for a grey file
+    and 3 for any other, alpha dropped).
 
     The size is read from the file's header before any pixel is decoded: an image of more than
     ``max_pixels`` pixels (W x H; default :data:`DEFAULT_MAX_PIXELS` = 4096 x 4096) raises ValueError
     naming ``max_pixels`` (the CLI's ``--max-pixels``), so a small file that decodes to a huge image
-    cannot exhaust memory. Raises OSError for a missing or unreadable file.
+    cannot exhaust memory. Raises OSError naming ``path`` for a missing or unreadable file.
     """
     try:
         from PIL import Image
     except ImportError as err:  # pragma: no cover - optional dependency
         raise ImportError("reading images needs Pillow: pip install 'gradflow[data]'") from err
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    if channels not in (1, 3, None) or isinstance(channels, bool):
+        raise ValueError(f"channels must be 1, 3 or None (the file's own kind), got {channels!r}")
     check_positive_int(max_pixels, "max_pixels")
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"path must be a path (str or os.PathLike), got {type(path).__name__}")
-    path = Path(path)
+    path = _check_path(path)
     if not path.is_file():
-        raise OSError(f"no such image file: {path}")
+        raise OSError(f"no such image file at path {str(path)!r}")
     try:
         with Image.open(path) as image:
             width, height = image.size
+            if channels is None:
+                channels = 1 if image.mode in _GREY_MODES else 3
             array = None if width * height > max_pixels else np.asarray(image.convert("RGB" if channels == 3 else "L"))
     except Image.DecompressionBombError as err:
         raise ValueError(f"image {path} is larger than Pillow decodes ({err}); max_pixels cannot lift "
                          "Pillow's own limit") from err
     except Exception as err:  # Pillow raises many types for unreadable files
-        raise OSError(f"cannot read image {path}: {err}") from err
+        raise OSError(f"cannot read image file at path {str(path)!r}: {err}") from err
     if array is None:
         raise ValueError(f"image {path} is {width}x{height} = {width * height} pixels, above max_pixels={max_pixels}; "
                          "pass a larger max_pixels (gradflow --max-pixels N) to read it")
     tensor = torch.from_numpy(np.array(array, dtype=np.float32) / 255.0)
     return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
+
+
+def write_image(path: str | os.PathLike, image: torch.Tensor, *, name: str = "image") -> Path:
+    """Write a (C, H, W) image (C = 1 or 3; float values clipped to [0, 1]) as an 8-bit file, its format from
+    the suffix of ``path`` (e.g. .png), atomically: a temporary file renamed over ``path``, so never a torn
+    file, and a symlink at ``path`` is replaced, not followed. Returns the path. Raises ValueError naming
+    ``name`` for a bad image, and naming ``path`` for a non-path or a suffix Pillow does not write."""
+    from PIL import Image
+
+    from .train._checkpoint import atomic_write
+
+    path = _check_path(path)
+    if not isinstance(image, torch.Tensor) or not image.is_floating_point() or image.ndim != 3 \
+            or image.shape[0] not in (1, 3) or image.numel() == 0:
+        desc = f"shape {tuple(image.shape)}, dtype {image.dtype}" if isinstance(image, torch.Tensor) else \
+            type(image).__name__
+        raise ValueError(f"{name} must be a non-empty floating-point tensor (C, H, W) with C = 1 or 3, got {desc}")
+    check_finite(image, name)
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"path {path} has no image suffix Pillow writes (e.g. .png)")
+    pixels = (image.detach().cpu().clamp(0, 1).numpy().transpose(1, 2, 0) * 255.0).round().astype(np.uint8)
+    picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    return atomic_write(path, lambda f: picture.save(f, format=image_format))
+
+
+def _check_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a path (str or os.PathLike), got {type(path).__name__}")
+    return Path(path)

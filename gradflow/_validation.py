@@ -39,8 +39,13 @@ def check_seed(value, name: str = "seed") -> int:
 
 
 def check_choice(value: str, name: str, valid) -> str:
-    """Raise ValueError naming the valid options if ``value`` is not one of them."""
-    if value not in valid:
+    """Raise ValueError naming the valid options if ``value`` is not one of them (an unhashable ``value``,
+    e.g. a list, is not one of them either)."""
+    try:
+        known = value in valid
+    except TypeError:
+        known = False
+    if not known:
         raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(sorted(valid))}")
     return value
 
@@ -51,11 +56,14 @@ def check_finite(x: torch.Tensor, name: str = "input") -> None:
         raise ValueError(f"{name} contains NaN or inf")
 
 
-def check_field_input(x, dim: int, reference: torch.Tensor | None = None, name: str = "x") -> None:
+def check_field_input(x, dim: int, reference: torch.Tensor | None = None, name: str = "x", *,
+                      finite: bool = True) -> None:
     """Validate a batch of points ``x`` of shape (..., dim) for a model whose parameters look like ``reference``.
 
     Raises ValueError naming what was expected and what was given, for: a non-tensor, a non-floating
     dtype, a wrong last dimension, a dtype or device different from the model's, NaN or inf entries.
+    ``finite=False`` skips the NaN/inf check, the only one that costs a device sync (for a model's
+    per-step forward whose inner potential, or whose entry point, checks finiteness).
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (..., {dim}), got {type(x).__name__}")
@@ -74,7 +82,8 @@ def check_field_input(x, dim: int, reference: torch.Tensor | None = None, name: 
                 f"{name} is on {x.device} but the model's parameters are on {reference.device}; "
                 "move one of them"
             )
-    check_finite(x, name)
+    if finite:
+        check_finite(x, name)
 
 
 def check_number(value, name: str, *, minimum: float | None = None, maximum: float | None = None,

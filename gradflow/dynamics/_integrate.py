@@ -111,15 +111,26 @@ def _check_state_and_time(z0, t) -> torch.Tensor:
     if z0.numel() == 0:
         raise ValueError(f"z0 holds no initial states (shape {tuple(z0.shape)}); pass at least one")
     check_finite(z0, "z0")
+    return check_times(t, z0.dtype, z0.device)
+
+
+def check_times(t, dtype: torch.dtype, device: torch.device | None = None, *, minimum: int = 1) -> torch.Tensor:
+    """``t`` as a 1-D tensor of ``dtype``: at least ``minimum`` finite times, strictly increasing or strictly
+    decreasing, on ``device`` (when given). A sequence of numbers is converted (``torch.as_tensor``), an
+    integer tensor cast; anything else raises ValueError naming ``t``."""
     if not isinstance(t, torch.Tensor):
-        t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
+        try:
+            t = torch.as_tensor(t, dtype=dtype, device=device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"t must be a 1-D tensor (or sequence) of times, got {type(t).__name__}") from None
     if not t.is_floating_point() and t.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"t must be a real 1-D tensor of times, got dtype {t.dtype}")
-    if t.ndim != 1 or t.numel() == 0:
-        raise ValueError(f"t must be a non-empty 1-D tensor of times, got shape {tuple(t.shape)}")
-    if t.device != z0.device:
-        raise ValueError(f"t is on {t.device} but z0 is on {z0.device}; move one of them")
-    t = t.to(z0.dtype)
+    if t.ndim != 1 or t.numel() < minimum:
+        raise ValueError(f"t must be a 1-D tensor of at least {minimum} time{'s' * (minimum > 1)}, "
+                         f"got shape {tuple(t.shape)}")
+    if device is not None and t.device != device:
+        raise ValueError(f"t is on {t.device} but z0 is on {device}; move one of them")
+    t = t.to(dtype)
     check_finite(t, "t")
     if t.numel() > 1:
         dt = t[1:] - t[:-1]

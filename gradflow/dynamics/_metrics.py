@@ -8,7 +8,7 @@ import math
 import torch
 
 from .._validation import check_field_input, check_number
-from ._integrate import _TimeField, check_odeint_options, odeint
+from ._integrate import _TimeField, check_odeint_options, check_times, odeint
 from ._systems import HamiltonianSystem, TrajectoryData
 
 __all__ = ["derivative_mse", "energy_drift", "error_db", "rollout_error", "rollout_metrics"]
@@ -45,8 +45,25 @@ def derivative_mse(model, data: TrajectoryData) -> float:
         return float((model(z) - dz).square().mean())
 
 
+def _check_system(system) -> None:
+    if not isinstance(system, HamiltonianSystem):
+        raise ValueError(f"system must be a HamiltonianSystem, got {type(system).__name__}")
+
+
 def energy_drift(system: HamiltonianSystem, trajectory: torch.Tensor) -> torch.Tensor:
-    """|H(z_t) - H(z_0)| / |H(z_0)| under the true H along ``trajectory`` (T, ..., 2n): shape (T, ...)."""
+    """|H(z_t) - H(z_0)| / |H(z_0)| under the true H along ``trajectory`` (T, ..., 2n), T >= 1 finite states:
+    shape (T, ...).
+
+    Example:
+        >>> from gradflow.dynamics import MassSpring
+        >>> energy_drift(MassSpring(), torch.tensor([[1.0, 0.0], [0.0, 1.1]]))
+        tensor([0.0000, 0.2100])
+    """
+    _check_system(system)
+    check_field_input(trajectory, system.dim, name="trajectory")
+    if trajectory.ndim < 2 or trajectory.shape[0] == 0:
+        raise ValueError(f"trajectory must have shape (T, ..., {system.dim}) with T >= 1 states, "
+                         f"got {tuple(trajectory.shape)}")
     with torch.no_grad():
         H = system.energy(trajectory)
     return (H - H[:1]).abs() / H[:1].abs().clamp_min(torch.finfo(H.dtype).tiny)
@@ -67,14 +84,13 @@ def rollout_metrics(model, system: HamiltonianSystem, z0: torch.Tensor, t: torch
     of a valid model that fails along the way (blows up, the adaptive step underflows, the implicit
     solver does not converge) gives inf errors.
     """
-    if not isinstance(system, HamiltonianSystem):
-        raise ValueError(f"system must be a HamiltonianSystem, got {type(system).__name__}")
+    _check_system(system)
     check_field_input(z0, system.dim, name="z0")
     check_odeint_options(method, {"rtol": rtol, "atol": atol, **options})
     if not callable(model):
         raise ValueError(f"model must be a vector field (an nn.Module or callable), got {type(model).__name__}")
     z0 = z0.detach().to(torch.float64)
-    t = torch.as_tensor(t, dtype=torch.float64)
+    t = check_times(t, torch.float64, z0.device)
     model64 = copy.deepcopy(model)
     if isinstance(model64, torch.nn.Module):
         model64 = model64.to(torch.float64).eval()

@@ -21,6 +21,12 @@ __all__ = ["HamiltonianNet", "NeuralODE", "PortHamiltonianNet", "SeparableHamilt
            "create_dynamics_model", "list_dynamics_models"]
 
 
+def _check_state(z, model: nn.Module) -> None:
+    """Type, dtype, device and shape of a state batch z (..., 2n): free checks, as forward runs at every solver
+    stage. Finiteness (a device sync) is checked by the potentials' own forward and by the entry points."""
+    check_field_input(z, model.dim, next(model.parameters(), None), "z", finite=False)
+
+
 def _check_potential(module, name: str, dim: int | None = None) -> Potential:
     if not isinstance(module, Potential):
         raise ValueError(f"{name} must be a gradflow Potential (e.g. GradNetC), got {type(module).__name__}")
@@ -66,6 +72,7 @@ class HamiltonianNet(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """J grad H(z): (..., 2n) -> (..., 2n)."""
+        _check_state(z, self)
         return hamiltonian_field(self._gradient(z))
 
     def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
@@ -102,7 +109,7 @@ class SeparableHamiltonianNet(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(grad T(p), -grad V(q)): (..., 2n) -> (..., 2n)."""
-        check_field_input(z, self.dim, name="z")
+        _check_state(z, self)
         n = self.dim // 2
         return torch.cat([self.kinetic(z[..., n:]), -self.potential(z[..., :n])], -1)
 
@@ -168,12 +175,12 @@ class PortHamiltonianNet(nn.Module):
         n = self.dim // 2
         self.n_inputs = check_positive_int(n_inputs, "n_inputs", minimum=0)
         self.dissipation = check_choice(dissipation, "dissipation", ("full", "momentum", "none"))
+        gain_width = check_positive_int(gain_width, "gain_width")  # checked even when unused (n_inputs=0)
         reference = next(potential.parameters())
         size = {"full": self.dim, "momentum": n, "none": 0}[dissipation]
         # small initial damping: L = 0.1 I
         self.dissipation_factor = nn.Parameter(0.1 * torch.eye(size, dtype=reference.dtype, device=reference.device))
         if self.n_inputs:
-            check_positive_int(gain_width, "gain_width")
             self.gain = nn.Sequential(nn.Linear(n, gain_width), nn.Tanh(), nn.Linear(gain_width, n * self.n_inputs))
             self.gain.to(dtype=reference.dtype, device=reference.device)
 
@@ -186,6 +193,7 @@ class PortHamiltonianNet(nn.Module):
         return R
 
     def forward(self, z: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        _check_state(z, self)
         grad = self.potential(z)
         out = hamiltonian_field(grad) - grad @ self.dissipation_matrix()
         if u is None or not self.n_inputs:
@@ -230,7 +238,7 @@ def create_dynamics_model(name: str, dim: int, n_params: int = 2000) -> nn.Modul
         >>> abs(count_parameters(model) - 500) < 20
         True
     """
-    check_choice(name, "dynamics model", _MODELS)
+    check_choice(name, "dynamics model name", _MODELS)
     check_positive_int(dim, "dim")
     check_positive_int(n_params, "n_params", minimum=10)
     if dim % 2:

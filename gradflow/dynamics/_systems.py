@@ -18,6 +18,7 @@ from .._validation import (
     check_float_dtype,
     check_number,
     check_positive_int,
+    check_seed,
 )
 
 __all__ = [
@@ -147,7 +148,14 @@ class HamiltonianSystem:
     __call__ = vector_field
 
     def sample_initial_states(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """(n, 2n) float64 initial states of the reference protocol (subclasses define it)."""
+        """(n, 2n) float64 initial states of the reference protocol, n >= 1, drawn with ``generator``
+        (subclasses define them in ``_initial_states``)."""
+        check_positive_int(n, "n")
+        if not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        return self._initial_states(n, generator)
+
+    def _initial_states(self, n: int, generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has no default initial states; pass initial_state")
 
     def simulate(self, z0: torch.Tensor, t, *, rtol: float = 1e-10, atol: float = 1e-10,
@@ -204,15 +212,18 @@ class HamiltonianSystem:
         n_trajectories = check_positive_int(p["n_trajectories"] if n_trajectories is None else n_trajectories,
                                             "n_trajectories")
         n_points = check_positive_int(p["n_points"] if n_points is None else n_points, "n_points")
-        noise_std = float(p["noise_std"] if noise_std is None else noise_std)
-        test_fraction = float(p["test_fraction"] if test_fraction is None else test_fraction)
-        t0, t1 = (float(v) for v in (p["t_span"] if t_span is None else t_span))
-        if not (math.isfinite(t0) and math.isfinite(t1) and t1 > t0):
+        noise_std = check_number(p["noise_std"] if noise_std is None else noise_std, "noise_std", minimum=0.0)
+        test_fraction = check_number(p["test_fraction"] if test_fraction is None else test_fraction, "test_fraction",
+                                     minimum=0.0, strict=True, maximum=1.0)
+        if test_fraction == 1.0:
+            raise ValueError("test_fraction must lie in (0, 1), got 1.0")
+        check_seed(seed)
+        t_span = p["t_span"] if t_span is None else t_span
+        if isinstance(t_span, (str, bytes)) or not hasattr(t_span, "__len__") or len(t_span) != 2:
+            raise ValueError(f"t_span must be a pair (t0, t1) of finite numbers with t0 < t1, got {t_span!r}")
+        t0, t1 = (check_number(v, "t_span") for v in t_span)
+        if not t1 > t0:
             raise ValueError(f"t_span must be (t0, t1) with t0 < t1, got {(t0, t1)}")
-        if not (noise_std >= 0 and math.isfinite(noise_std)):
-            raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std}")
-        if not 0.0 < test_fraction < 1.0:
-            raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
         n_train = round((1.0 - test_fraction) * n_trajectories)
         if not 0 < n_train < n_trajectories:
             raise ValueError(f"{n_trajectories} trajectories cannot be split with test_fraction={test_fraction}")
@@ -243,9 +254,12 @@ class PortHamiltonianSystem(HamiltonianSystem):
 
     def __init__(self, hamiltonian, dim: int, dissipation: torch.Tensor):
         super().__init__(hamiltonian, dim)
-        R = torch.as_tensor(dissipation, dtype=torch.float64)
-        if R.shape != (dim, dim):
-            raise ValueError(f"dissipation must be a ({dim}, {dim}) matrix, got {tuple(R.shape)}")
+        if not isinstance(dissipation, torch.Tensor) or not dissipation.is_floating_point():
+            got = f"dtype {dissipation.dtype}" if isinstance(dissipation, torch.Tensor) else type(dissipation).__name__
+            raise ValueError(f"dissipation must be a floating-point torch.Tensor of shape ({dim}, {dim}), got {got}")
+        if dissipation.shape != (dim, dim):
+            raise ValueError(f"dissipation must be a ({dim}, {dim}) matrix, got {tuple(dissipation.shape)}")
+        R = dissipation.detach().to("cpu", torch.float64)
         check_finite(R, "dissipation")
         if not torch.allclose(R, R.T) or float(torch.linalg.eigvalsh(R).min()) < -1e-12:
             raise ValueError("dissipation must be symmetric positive semidefinite")
@@ -287,7 +301,7 @@ class MassSpring(HamiltonianSystem):
     def _hamiltonian(self, z):
         return z[..., 1] ** 2 / (2 * self.mass) + 0.5 * self.stiffness * z[..., 0] ** 2
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         return _on_circle(generator, n, 0.1, 1.0)
 
 
@@ -312,7 +326,7 @@ class Pendulum(HamiltonianSystem):
         m, l, g = self.mass, self.length, self.gravity
         return z[..., 1] ** 2 / (2 * m * l * l) + m * g * l * (1 - torch.cos(z[..., 0]))
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         return _on_circle(generator, n, 1.3, 2.3)
 
 
@@ -347,7 +361,7 @@ class DoublePendulum(HamiltonianSystem):
             2 * m2 * l1**2 * l2**2 * (m1 + m2 * s2))
         return kinetic - (m1 + m2) * g * l1 * torch.cos(q1) - m2 * g * l2 * torch.cos(q2)
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         q = 2 * torch.rand(n, 2, generator=generator, dtype=torch.float64) - 1
         p = torch.rand(n, 2, generator=generator, dtype=torch.float64) - 0.5
         return torch.cat([q, p], -1)
@@ -403,7 +417,7 @@ class NBody(HamiltonianSystem):
         inv_cube = (diff.square().sum(-1, keepdim=True) + self.softening**2 + eye).pow(-1.5) * (1 - eye)
         return torch.cat([(diff * inv_cube).sum(-2).flatten(-2), z[..., k:]], -1)
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         return _ring_states(generator, n, self.n_bodies, 0.1)
 
 
@@ -444,7 +458,7 @@ class TwoBody(NBody):
     def __init__(self):
         super().__init__(2)
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         pos = 0.5 + torch.rand(n, 2, generator=generator, dtype=torch.float64)
         r = pos.norm(dim=-1, keepdim=True)
         vel = _rotate(pos, math.pi / 2) / (2 * r**1.5)
@@ -466,7 +480,7 @@ class ThreeBody(NBody):
     def __init__(self):
         super().__init__(3)
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         return _ring_states(generator, n, 3, 0.2)
 
 
@@ -488,7 +502,7 @@ class HenonHeiles(HamiltonianSystem):
         x, y, px, py = z.unbind(-1)
         return 0.5 * (px**2 + py**2 + x**2 + y**2) + self.coupling * (x**2 * y - y**3 / 3)
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         energy = _uniform(generator, n, 0.02, 0.15) / max(self.coupling, 1.0) ** 2
         q = torch.zeros(n, 2, dtype=torch.float64)
         todo = torch.ones(n, dtype=torch.bool)
@@ -518,7 +532,7 @@ class DampedMassSpring(PortHamiltonianSystem):
         self.spring = MassSpring(mass, stiffness)
         super().__init__(self.spring.hamiltonian, 2, torch.diag(torch.tensor([0.0, self.damping])))
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         return self.spring.sample_initial_states(n, generator)
 
 
@@ -580,7 +594,7 @@ class _Chain(HamiltonianSystem):
             grad_q = grad_q + site[1]
         return torch.cat([grad_q, p], -1)
 
-    def sample_initial_states(self, n, generator):
+    def _initial_states(self, n, generator):
         a, b = self.amplitudes
         q = a * (2 * torch.rand(n, self.n_particles, generator=generator, dtype=torch.float64) - 1)
         p = b * (2 * torch.rand(n, self.n_particles, generator=generator, dtype=torch.float64) - 1)
@@ -691,5 +705,5 @@ def create_system(name: str, **kwargs) -> HamiltonianSystem:
         >>> create_system("pendulum", gravity=9.81).dim
         2
     """
-    check_choice(name, "system", SYSTEMS)
+    check_choice(name, "system name", SYSTEMS)
     return SYSTEMS[name](**kwargs)

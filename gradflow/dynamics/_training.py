@@ -6,7 +6,7 @@ import torch
 
 from .._validation import check_positive_int
 from ..train import FitResult, fit
-from ._integrate import check_odeint_options, odeint
+from ._integrate import check_odeint_options, check_times, odeint
 from ._systems import TrajectoryData
 
 __all__ = ["TrajectoryLoss", "derivative_loss", "fit_derivatives", "fit_trajectories", "trajectory_windows"]
@@ -14,7 +14,20 @@ __all__ = ["TrajectoryLoss", "derivative_loss", "fit_derivatives", "fit_trajecto
 
 def derivative_loss(model, batch) -> torch.Tensor:
     """mean over entries of (model(z) - dz/dt)^2 for a batch (z, dz/dt) of states and exact derivatives
-    (the HNN training loss and test metric)."""
+    (the HNN training loss and test metric): ``model`` a vector field (..., 2n) -> (..., 2n), ``batch`` a
+    pair of tensors of the same shape (..., 2n). Type and shape checks only (it runs at every step).
+
+    Example:
+        >>> field = lambda z: torch.cat([z[..., 1:], -z[..., :1]], -1)
+        >>> float(derivative_loss(field, (torch.ones(3, 2), torch.zeros(3, 2))))
+        1.0
+    """
+    if not callable(model):
+        raise ValueError(f"model must be a vector field (an nn.Module or callable), got {type(model).__name__}")
+    pair = isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(b, torch.Tensor) for b in batch)
+    if not pair or batch[0].shape != batch[1].shape:
+        got = f"tensors of shapes {tuple(batch[0].shape)} and {tuple(batch[1].shape)}" if pair else type(batch).__name__
+        raise ValueError(f"batch must be a pair (z, dz) of tensors of the same shape (..., 2n), got {got}")
     z, dz = batch
     return (model(z) - dz).square().mean()
 
@@ -32,8 +45,8 @@ class TrajectoryLoss:
     """
 
     def __init__(self, t: torch.Tensor, method: str = "rk4", **options):
-        if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.numel() < 2:
-            raise ValueError("t must be a 1-D tensor of at least 2 times")
+        t = check_times(t, t.dtype if isinstance(t, torch.Tensor) and t.is_floating_point() else torch.float64,
+                        minimum=2)
         check_odeint_options(method, options)
         self.t, self.method, self.options = t, method, options
 
@@ -48,6 +61,7 @@ class TrajectoryLoss:
 def trajectory_windows(data: TrajectoryData, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Every run of ``horizon + 1`` consecutive observed states of every trajectory: windows
     (N (T - horizon), horizon + 1, 2n) and their relative times (horizon + 1,)."""
+    _check_data(data, "data")
     check_positive_int(horizon, "horizon")
     T = data.states.shape[1]
     if horizon >= T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_finite
+from .._validation import check_finite, check_number
 
 __all__ = ["check_image", "check_lam", "check_like", "check_measurement"]
 
@@ -48,11 +48,5 @@ def check_like(x: torch.Tensor, reference: torch.Tensor, name: str, what: str) -
 
 
 def check_lam(lam, name: str = "lam") -> float:
-    """A regularisation weight: a finite number >= 0."""
-    try:
-        value = float(lam)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number >= 0, got {lam!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {lam!r}")
-    return value
+    """A regularisation weight: a finite number >= 0 (0: no regularisation)."""
+    return check_number(lam, name, minimum=0.0)

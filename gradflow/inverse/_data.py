@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_positive_int
+from .. import _imaging
+from .._validation import check_choice, check_positive_int, check_seed
 from ._checks import check_image
 
 __all__ = ["TEST_IMAGES", "TRAIN_IMAGES", "VALIDATION_IMAGES", "list_images", "load_image", "patch_dataset",
@@ -23,8 +25,6 @@ TEST_IMAGES = ("camera", "coins", "chelsea", "china", "flower")
 #: view of scikit-image's stereo pair, a natural photograph with the test images' level of detail)
 VALIDATION_IMAGES = ("motorcycle",)
 _SKLEARN = ("china", "flower")
-#: Pillow modes of single-channel (grey) images
-_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 def list_images() -> list[str]:
@@ -51,11 +51,20 @@ def _to_float_image(array: np.ndarray, gray: bool) -> torch.Tensor:
     return torch.from_numpy(np.clip(a, 0.0, 1.0)).float().unsqueeze(0)
 
 
+def _check_size(size) -> tuple[int, int]:
+    """``size`` (an int or an (h, w) pair of ints >= 1) as (h, w)."""
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return check_positive_int(size[0], "size"), check_positive_int(size[1], "size")
+    if isinstance(size, int) and not isinstance(size, bool):
+        return (check_positive_int(size, "size"),) * 2
+    raise ValueError(f"size must be an integer >= 1 or an (h, w) pair of them, got {size!r}")
+
+
 def _center_crop(x: torch.Tensor, size) -> torch.Tensor:
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    h, w = _check_size(size)
     H, W = x.shape[-2:]
     if h > H or w > W:
-        raise ValueError(f"crop {h}x{w} is larger than the image {H}x{W}")
+        raise ValueError(f"size {h}x{w} is larger than the image {H}x{W}")
     top, left = (H - h) // 2, (W - w) // 2
     return x[..., top:top + h, left:left + w].contiguous()
 
@@ -71,7 +80,9 @@ def load_image(name: str, *, size=None, gray: bool = True) -> torch.Tensor:
         >>> load_image("camera", size=64).shape
         torch.Size([1, 1, 64, 64])
     """
-    check_choice(name, "image", list_images())
+    check_choice(name, "image name", list_images())
+    if size is not None:
+        _check_size(size)
     try:
         if name in _SKLEARN:
             from sklearn.datasets import load_sample_image
@@ -96,14 +107,17 @@ def patch_dataset(names=TRAIN_IMAGES, *, patch_size: int = 40, n_patches: int = 
         >>> patch_dataset(["brick", "moon"], patch_size=16, n_patches=10).shape
         torch.Size([10, 1, 16, 16])
     """
-    names = list(names)
+    if not isinstance(names, (list, tuple)):
+        raise ValueError(f"names must be a list or tuple of image names, got {type(names).__name__}")
     if not names:
         raise ValueError("names is empty")
     for name in names:
+        check_choice(name, "image name in names", list_images())
         if name in _SKLEARN:
             raise ValueError(f"{name!r} is a test image: gradflow never trains on the scikit-learn photographs")
     p = check_positive_int(patch_size, "patch_size")
     n = check_positive_int(n_patches, "n_patches")
+    check_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     patches = []
     for i, name in enumerate(names):
@@ -118,37 +132,27 @@ def patch_dataset(names=TRAIN_IMAGES, *, patch_size: int = 40, n_patches: int = 
     return torch.stack(patches)
 
 
-def read_image(path, *, gray: bool | None = True) -> torch.Tensor:
+def read_image(path, *, gray: bool | None = True, max_pixels: int = _imaging.DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read a PNG/JPEG (any format Pillow reads) as a float32 tensor (1, C, H, W) in [0, 1]: C = 1 (luminance)
     with ``gray=True``, C = 3 (RGB) with ``gray=False``, and with ``gray=None`` the file's own kind (a grey file
-    gives C = 1, any other C = 3, dropping alpha)."""
-    try:
-        from PIL import Image
-    except ImportError as err:  # pragma: no cover - optional dependency
-        raise ImportError("reading images needs Pillow: pip install 'gradflow[data]'") from err
-    path = Path(path)
-    if not path.is_file():
-        raise OSError(f"no such image file: {path}")
-    try:
-        with Image.open(path) as im:
-            if gray is None:
-                gray = im.mode in _GREY_MODES
-            array = np.asarray(im.convert("L" if gray else "RGB"))
-    except Exception as err:  # Pillow raises many types for unreadable files
-        raise OSError(f"cannot read image {path}: {err}") from err
-    return _to_float_image(array, gray)
+    gives C = 1, any other C = 3, dropping alpha).
+
+    The one image reader of gradflow, :func:`gradflow._imaging.read_image`: an image of more than
+    ``max_pixels`` pixels (default 4096 x 4096; the CLI's ``--max-pixels``) raises ValueError before it is
+    decoded; a missing or unreadable file raises OSError naming ``path``."""
+    if gray not in (True, False, None):
+        raise ValueError(f"gray must be True, False or None (the file's own kind), got {gray!r}")
+    channels = None if gray is None else (1 if gray else 3)
+    return _imaging.read_image(path, channels=channels, max_pixels=max_pixels).unsqueeze(0)
 
 
-def write_image(path, x: torch.Tensor) -> Path:
-    """Write an image (1, C, H, W) or (C, H, W), values clipped to [0, 1], as an 8-bit PNG/JPEG."""
-    from PIL import Image
-
+def write_image(path: str | os.PathLike, x: torch.Tensor) -> Path:
+    """Write an image (1, C, H, W) or (C, H, W) (C = 1 or 3, finite; values clipped to [0, 1]) as an 8-bit
+    PNG/JPEG (format from the suffix of ``path``), atomically (:func:`gradflow._imaging.write_image`: never a
+    torn file, a symlink at ``path`` is replaced, not followed). Returns the path."""
     if isinstance(x, torch.Tensor) and x.ndim == 3:
         x = x.unsqueeze(0)
     check_image(x, "x")
     if x.shape[0] != 1 or x.shape[1] not in (1, 3):
-        raise ValueError(f"write_image needs one image with 1 or 3 channels, got shape {tuple(x.shape)}")
-    a = (x[0].detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-    path = Path(path)
-    Image.fromarray(a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)).save(path)
-    return path
+        raise ValueError(f"x must be one image with 1 or 3 channels, got shape {tuple(x.shape)}")
+    return _imaging.write_image(path, x[0], name="x")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_number, check_positive_int
 from ._checks import check_image, check_lam, check_measurement
 from ._metrics import psnr
 from .operators import LinearOperator
@@ -51,7 +51,22 @@ class SolveResult:
 
 
 def objective(x: torch.Tensor, y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float) -> torch.Tensor:
-    """F(x) = 1/2 ||A x - y||^2 + lam R(x) per image, shape (B,)."""
+    """F(x) = 1/2 ||A x - y||^2 + lam R(x) per image, shape (B,), for images x (B, C, H, W) and measurements
+    y shaped like A x (finite; lam a finite number >= 0).
+
+    Example:
+        >>> from gradflow.inverse import Denoising, Tikhonov
+        >>> objective(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), Denoising(), Tikhonov("identity"), 1.0)
+        tensor([4.])
+    """
+    lam = _check_problem(y, operator, prior, lam)
+    check_image(x, "x")
+    _check_measurement_shape(y, operator(x).shape)
+    return _objective(x, y, operator, prior, lam)
+
+
+def _objective(x, y, operator, prior, lam):
+    """:func:`objective` of checked arguments (the solvers' per-iteration value)."""
     r = operator(x) - y
     data = 0.5 * r.abs().square().flatten(1).sum(1)
     return data if lam == 0 else data + lam * prior.cost(x)
@@ -64,6 +79,22 @@ def _check_problem(y, operator, prior, lam):
     if not isinstance(prior, Prior):
         raise ValueError(f"prior must be a gradflow.inverse Prior, got {type(prior).__name__}")
     return check_lam(lam)
+
+
+def _check_measurement_shape(y, expected) -> None:
+    if tuple(y.shape) != tuple(expected):
+        raise ValueError(f"y must be shaped like the measurements A x {tuple(expected)}, got {tuple(y.shape)}")
+
+
+def _back_project(y, operator) -> torch.Tensor:
+    """A^T y, after checking that y is shaped like the operator's measurements of an image batch (ValueError
+    naming y otherwise)."""
+    x = operator.adjoint(y)
+    if x.ndim != 4:
+        raise ValueError(f"y must be shaped like the measurements A x of images (B, C, H, W) for "
+                         f"{type(operator).__name__}, got shape {tuple(y.shape)}")
+    _check_measurement_shape(y, operator(x).shape)
+    return x
 
 
 def _norm(t):
@@ -122,11 +153,9 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     lam = _check_problem(y, operator, prior, lam)
     check_choice(method, "method", METHODS)
     check_positive_int(max_iter, "max_iter")
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    if not (divergence_factor > 1 and math.isfinite(divergence_factor)):
-        raise ValueError(f"divergence_factor must be a finite number > 1, got {divergence_factor!r}")
-    back_projection = operator.adjoint(y)
+    tol = check_number(tol, "tol", minimum=0.0, strict=True)
+    divergence_factor = check_number(divergence_factor, "divergence_factor", minimum=1.0, strict=True)
+    back_projection = _back_project(y, operator)
     if x0 is None:
         x = back_projection
     else:
@@ -173,7 +202,7 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
         return _lbfgs(x, y, operator, prior, lam, 1.0 / (L_A + lam * L_R), max_iter, tol, radius)
     accelerated = method in ("agd", "fista")
     with torch.no_grad():
-        F_x = float(objective(x, y, operator, prior, lam).sum())
+        F_x = float(_objective(x, y, operator, prior, lam).sum())
         v, x_prev, t = x, x, 1.0
         history, converged, diverged = [], False, False
         for k in range(max_iter):
@@ -190,7 +219,7 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
                     RuntimeWarning, stacklevel=2)
                 break
             residual = _norm(z - v) / max(_norm(v), 1e-12)
-            F_z = float(objective(z, y, operator, prior, lam).sum())
+            F_z = float(_objective(z, y, operator, prior, lam).sum())
             if not accelerated:
                 x, F_x = z, F_z
                 v = x
@@ -220,7 +249,7 @@ def _lbfgs(x0, y, operator, prior, lam, step, max_iter, tol, radius) -> SolveRes
         if "x" not in last or not torch.equal(last["x"], p):
             with torch.no_grad():
                 g = operator.adjoint(operator(p) - y)
-                last.update(x=p.detach().clone(), F=objective(p, y, operator, prior, lam).sum(),
+                last.update(x=p.detach().clone(), F=_objective(p, y, operator, prior, lam).sum(),
                             g=g + lam * prior.grad(p) if lam > 0 else g)
         p.grad = last["g"].clone()
         return last["F"]
@@ -274,8 +303,14 @@ def select_lam(y: torch.Tensor, operator: LinearOperator, prior: Prior, *, x_tru
     _check_problem(y, operator, prior, 0.0)
     if (x_true is None) == (sigma is None):
         raise ValueError("give exactly one of x_true (PSNR oracle) and sigma (discrepancy principle)")
-    if sigma is not None and not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    estimate = _back_project(y, operator)
+    if sigma is not None:
+        sigma = check_number(sigma, "sigma", minimum=0.0, strict=True)
+    else:
+        check_image(x_true, "x_true")
+        if x_true.shape != estimate.shape:
+            raise ValueError(f"x_true must have the shape of the estimate A^T y {tuple(estimate.shape)}, got "
+                             f"{tuple(x_true.shape)}")
     lams = [10 ** (e / 3) for e in range(-9, 4)] if lams is None else [check_lam(v, "lams entry") for v in lams]
     if not lams:
         raise ValueError("lams is empty")

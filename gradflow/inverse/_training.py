@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_number, check_positive_int, check_seed
 from ..train import FitResult, fit
 from ._checks import check_image
 from .priors import Prior, prox_iterations
@@ -129,13 +127,12 @@ def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, 
     if not isinstance(prior, Prior):
         raise ValueError(f"prior must be a gradflow.inverse Prior, got {type(prior).__name__}")
     check_image(images, "images", getattr(prior, "channels", None))
-    if not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    sigma = check_number(sigma, "sigma", minimum=0.0, strict=True)
     check_choice(objective, "objective", OBJECTIVES)
     t = check_positive_int(unrolled_steps, "unrolled_steps")
     warm = check_positive_int(warm_steps, "warm_steps", minimum=0)
-    if not (solve_tol > 0 and math.isfinite(solve_tol)):
-        raise ValueError(f"solve_tol must be a finite number > 0, got {solve_tol!r}")
+    solve_tol = check_number(solve_tol, "solve_tol", minimum=0.0, strict=True)
+    check_seed(seed)
     if objective == "minimiser" and not prior.is_convex:
         raise ValueError("objective='minimiser' needs a convex prior: use objective='unrolled'")
     val_data = None

@@ -11,12 +11,13 @@ __all__ = ["register"]
 def _restore(args) -> int:
     import torch
 
+    from ..train._checkpoint import atomic_write_text
     from ._data import read_image, write_image
     from ._metrics import psnr, ssim
     from ._tasks import degraded_view, make_prior, make_task, restore
 
     torch.manual_seed(args.seed)
-    image = read_image(args.image, gray=None)  # colour stays colour
+    image = read_image(args.image, gray=None, max_pixels=args.max_pixels)  # colour stays colour
     prior = make_prior(args.prior)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -32,7 +33,7 @@ def _restore(args) -> int:
             shape = (shape[0] * args.factor, shape[1] * args.factor)
         if args.task == "inpaint" and not args.mask:
             raise ValueError("--task inpaint on a real image needs --mask (white = observed pixels), or use --simulate")
-        mask = (read_image(args.mask)[0, 0] > 0.5).float() if args.mask else None
+        mask = (read_image(args.mask, max_pixels=args.max_pixels)[0, 0] > 0.5).float() if args.mask else None
         task = make_task(args.task, shape, sigma=sigma, seed=args.seed, mask=mask, factor=args.factor)
         y = image
     result = restore(y, task, prior, lam=args.lam, max_iter=args.max_iter)
@@ -46,7 +47,7 @@ def _restore(args) -> int:
         metrics["psnr_degraded"] = float(psnr(degraded_view(y, task), truth))
         metrics["psnr"] = float(psnr(result.x.clamp(0, 1), truth))
         metrics["ssim"] = float(ssim(result.x.clamp(0, 1), truth))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     summary = f", PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}" if truth is not None else ""
     print(f"{args.task} with {args.prior} ({result.method}, lam={result.lam:.3g}, {result.n_iter} iterations"
           f"{', converged' if result.converged else ', NOT converged'}){summary}; written to {out}")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_finite, check_number, check_positive_int
+from .._validation import check_finite, check_float_dtype, check_number, check_positive_int, check_seed, from_numpy
 from ._checks import check_image, check_measurement
 
 __all__ = [
@@ -39,8 +39,11 @@ __all__ = [
 
 
 def _as_float_tensor(value, name: str) -> torch.Tensor:
-    """``value`` as a finite, non-empty real tensor (float64 stays float64, anything else becomes float32)."""
-    t = torch.as_tensor(value)
+    """``value`` (a tensor or a NumPy array) as a finite, non-empty real tensor (float64 stays float64, any
+    other dtype, e.g. a boolean or 0/1 integer mask, becomes float32)."""
+    t = from_numpy(value)
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor (or a NumPy array), got {type(value).__name__}")
     if t.is_complex():
         raise ValueError(f"{name} must be real, got dtype {t.dtype}")
     t = t.to(torch.float64 if t.dtype == torch.float64 else torch.float32)
@@ -215,8 +218,8 @@ def gaussian_kernel(sigma: float, size: int | None = None, dtype=torch.float32) 
         >>> k = gaussian_kernel(1.0); k.shape, round(float(k.sum()), 6)
         (torch.Size([7, 7]), 1.0)
     """
-    if not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    sigma = check_number(sigma, "sigma", minimum=0.0, strict=True)
+    check_float_dtype(dtype)
     size = 2 * math.ceil(3 * sigma) + 1 if size is None else check_positive_int(size, "size")
     t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-0.5 * (t / sigma) ** 2)
@@ -234,10 +237,9 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None, dt
         >>> motion_kernel(7, 45).shape
         torch.Size([7, 7])
     """
-    if not (length >= 1 and math.isfinite(length)):
-        raise ValueError(f"length must be a finite number >= 1, got {length!r}")
-    if not math.isfinite(angle):
-        raise ValueError(f"angle must be finite, got {angle!r}")
+    length = check_number(length, "length", minimum=1.0)
+    angle = check_number(angle, "angle")
+    check_float_dtype(dtype)
     theta = math.radians(angle)
     if size is None:
         extent = (length - 1) * max(abs(math.cos(theta)), abs(math.sin(theta)))
@@ -358,9 +360,9 @@ class Inpainting(LinearOperator):
     @classmethod
     def random(cls, shape, missing: float = 0.5, seed: int = 0) -> Inpainting:
         """A mask of ``shape`` (H, W) or (C, H, W) with each pixel hidden with probability ``missing``."""
-        if not 0 <= missing < 1:
+        if not 0 <= check_number(missing, "missing") < 1:
             raise ValueError(f"missing must be in [0, 1), got {missing!r}")
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(check_seed(seed))
         return cls((torch.rand(tuple(shape), generator=gen) >= missing).float())
 
     def _check(self, t, name):
@@ -393,12 +395,19 @@ class Inpainting(LinearOperator):
 
 
 def _check_shape(shape) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 2:
-        shape = (1, *shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"shape must be (H, W) or (C, H, W) with positive entries, got {shape}")
-    return shape
+    """``shape`` (H, W) or (C, H, W) of integers >= 1 as (C, H, W)."""
+    expected = f"shape must be (H, W) or (C, H, W) with integer entries >= 1, got {shape!r}"
+    if isinstance(shape, (str, bytes)):
+        raise ValueError(expected)
+    try:
+        dims = tuple(_as_index(s) for s in shape)
+    except TypeError:
+        raise ValueError(expected) from None
+    if len(dims) == 2:
+        dims = (1, *dims)
+    if len(dims) != 3 or min(dims) < 1:
+        raise ValueError(expected)
+    return dims
 
 
 class CompressedSensing(LinearOperator):
@@ -409,6 +418,7 @@ class CompressedSensing(LinearOperator):
         super().__init__()
         self.input_shape = _check_shape(shape)
         self.m = check_positive_int(m, "m")
+        check_seed(seed)
         n = math.prod(self.input_shape)
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("matrix", torch.randn(self.m, n, generator=gen, dtype=torch.float64) / math.sqrt(self.m))
@@ -442,10 +452,9 @@ class MRI(LinearOperator):
         """Random k-space columns: a fully sampled centre band of ``center_fraction`` of the columns and
         random others, 1/``acceleration`` of all columns in total."""
         H, W = _check_shape(shape)[1:]
-        if not acceleration >= 1:
-            raise ValueError(f"acceleration must be >= 1, got {acceleration!r}")
-        if not 0 <= center_fraction <= 1:
-            raise ValueError(f"center_fraction must be in [0, 1], got {center_fraction!r}")
+        check_number(acceleration, "acceleration", minimum=1.0)
+        check_number(center_fraction, "center_fraction", minimum=0.0, maximum=1.0)
+        check_seed(seed)
         n_keep = max(1, round(W / acceleration))
         n_center = min(n_keep, max(1, round(W * center_fraction)))
         cols = torch.zeros(W, dtype=torch.bool)

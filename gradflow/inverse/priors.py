@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_number, check_positive_int
 from ..potentials import ConvergenceError, make_elementwise_activation
 from ._checks import check_image, check_like
 
@@ -58,6 +58,15 @@ class Prior(nn.Module):
             check_like(x, ref, name, "prior's parameter dtype")
         return x
 
+    def _check_prox_arguments(self, v, tau, tol, max_iter) -> tuple[float, float]:
+        """Validate the arguments of :meth:`prox` (shared by the overrides); return tau and tol (its default
+        for None: 1e-5 in float32, 1e-9 in float64)."""
+        self._check(v, "v")
+        tau = check_number(tau, "tau", minimum=0.0)
+        check_positive_int(max_iter, "max_iter")
+        tol = _PROX_TOL.get(v.dtype, 1e-3) if tol is None else check_number(tol, "tol", minimum=0.0, strict=True)
+        return tau, tol
+
     def cost(self, x: torch.Tensor) -> torch.Tensor:
         """R(x) per image, shape (B,)."""
         return self._cost(self._check(x))
@@ -84,13 +93,7 @@ class Prior(nn.Module):
         image (default tol: 1e-5 in float32, 1e-9 in float64). Raises ConvergenceError after
         ``max_iter`` iterations. Differentiable through the iterations (for training).
         """
-        self._check(v, "v")
-        if not (tau >= 0 and math.isfinite(tau)):
-            raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
-        check_positive_int(max_iter, "max_iter")
-        tol = _PROX_TOL.get(v.dtype, 1e-3) if tol is None else tol
-        if not tol > 0:
-            raise ValueError(f"tol must be > 0, got {tol!r}")
+        tau, tol = self._check_prox_arguments(v, tau, tol, max_iter)
         if not self.is_convex and tau * float(self.lipschitz_bound().detach()) >= 1:
             raise ValueError(f"prox of a non-convex prior needs tau * L < 1, got tau * L = "
                              f"{tau * float(self.lipschitz_bound().detach()):.3g}")
@@ -498,9 +501,7 @@ class TotalVariation(Prior):
 
     def __init__(self, eps: float = 0.0):
         super().__init__()
-        if not (eps >= 0 and math.isfinite(eps)):
-            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-        self.eps = float(eps)
+        self.eps = check_number(eps, "eps", minimum=0.0)
 
     def _cost(self, x):
         d = finite_differences(x).square().sum(2)
@@ -521,12 +522,9 @@ class TotalVariation(Prior):
         projection with step 1 / (8 tau) until the primal iterate moves by <= tol max(1, ||v||)."""
         if self.eps > 0:
             return super().prox(v, tau, tol=tol, max_iter=max_iter)
-        self._check(v, "v")
-        if not (tau >= 0 and math.isfinite(tau)):
-            raise ValueError(f"tau must be a finite number >= 0, got {tau!r}")
+        tau, tol = self._check_prox_arguments(v, tau, tol, max_iter)
         if tau == 0:
             return v.clone()
-        tol = _PROX_TOL.get(v.dtype, 1e-3) if tol is None else tol
         scale = _per_image_norm(v).clamp_min(1.0)
         p = q = v.new_zeros(*v.shape[:2], 2, *v.shape[2:])
         t = 1.0
@@ -569,7 +567,7 @@ class Tikhonov(Prior):
 
     def prox(self, v, tau, *, tol=None, max_iter=500):
         if self.kind == "identity":
-            self._check(v, "v")
+            tau, _ = self._check_prox_arguments(v, tau, tol, max_iter)
             return v / (1.0 + tau)
         return super().prox(v, tau, tol=tol, max_iter=max_iter)
 

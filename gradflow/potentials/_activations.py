@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_positive_int
 
 __all__ = [
     "ELEMENTWISE_ACTIVATIONS",
@@ -34,7 +34,17 @@ _SOFTPLUS_INV_ONE = math.log(math.expm1(1.0))
 
 
 def positive(raw: torch.Tensor) -> torch.Tensor:
-    """The softplus reparameterisation p(raw) = log(1 + exp(raw)) > 0 used for nonnegative weights."""
+    """The softplus reparameterisation p(raw) = log(1 + exp(raw)) > 0 used for nonnegative weights.
+
+    ``raw`` is a floating-point tensor of any shape (type-checked only: this runs in every forward).
+
+    Example:
+        >>> positive(torch.zeros(2))
+        tensor([0.6931, 0.6931])
+    """
+    if not isinstance(raw, torch.Tensor) or not raw.is_floating_point():
+        got = f"dtype {raw.dtype}" if isinstance(raw, torch.Tensor) else type(raw).__name__
+        raise ValueError(f"raw must be a floating-point torch.Tensor, got {got}")
     return F.softplus(raw)
 
 
@@ -268,21 +278,49 @@ MONOTONE_ACTIVATIONS = tuple(sorted({"tanh", "sigmoid", "weighted_tanh", "softma
 
 
 def _check_activation(name: str, valid, monotone: bool) -> None:
+    if not isinstance(monotone, bool):
+        raise ValueError(f"monotone must be True or False, got {monotone!r}")
     if monotone:
         valid = [v for v in valid if v in MONOTONE_ACTIVATIONS]
-    check_choice(name, "monotone activation" if monotone else "activation", valid)
+    check_choice(name, "monotone activation name" if monotone else "activation name", valid)
+
+
+def check_sizes(value, name: str, meaning: str = "") -> tuple[int, ...]:
+    """``value`` as a tuple if it is a non-empty tuple or list of integers >= 1, else ValueError naming ``name``
+    (``meaning``, e.g. "one per hidden layer", completes the message)."""
+    ok = isinstance(value, (tuple, list)) and len(value) > 0
+    if ok:
+        try:
+            for size in value:
+                check_positive_int(size, name)
+        except ValueError:
+            ok = False
+    if not ok:
+        detail = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be a non-empty tuple of integers >= 1{detail}, got {value!r}")
+    return tuple(value)
 
 
 def make_elementwise_activation(name: str, shape: tuple[int, ...], monotone: bool) -> ElementwiseActivation:
-    """Build the elementwise activation ``name`` (learnable ones get parameters of ``shape``)."""
+    """Build the elementwise activation ``name`` (learnable ones get parameters of ``shape``, a non-empty
+    tuple of sizes, checked for every name). With ``monotone=True`` only nondecreasing activations are
+    accepted and learnable ones keep their weights nonnegative.
+
+    Example:
+        >>> make_elementwise_activation("weighted_tanh", (3,), monotone=True)(torch.zeros(3))
+        tensor([0., 0., 0.], grad_fn=<AddBackward0>)
+    """
     _check_activation(name, ELEMENTWISE_ACTIVATIONS, monotone)
+    shape = check_sizes(shape, "shape")
     cls = _ELEMENTWISE[name]
     return cls(shape, monotone) if name in _LEARNABLE else cls()
 
 
 def make_module_activation(name: str, n_modules: int, width: int, monotone: bool) -> ModuleActivation:
-    """Build the module activation ``name`` for ``n_modules`` modules of ``width`` units."""
+    """Build the module activation ``name`` for ``n_modules`` modules of ``width`` units (integers >= 1)."""
     _check_activation(name, MODULE_ACTIVATIONS, monotone)
+    check_positive_int(n_modules, "n_modules")
+    check_positive_int(width, "width")
     if name == "softmax":
         return Softmax()
     if name == "weighted_softmax":

@@ -7,10 +7,19 @@ import math
 import torch
 from torch import nn
 
-from .._validation import check_field_input, check_positive_int
+from .._validation import check_field_input, check_number, check_positive_int
 from ._inverse import solve_gradient_equation
 
 __all__ = ["MonotonePotential", "Potential", "autograd_gradient", "autograd_jacobian"]
+
+
+def _check_autograd_arguments(fn, fn_name: str, x) -> None:
+    """Type checks only (free): these run inside the autograd baselines' forward, at every step."""
+    if not callable(fn):
+        raise ValueError(f"{fn_name} must be a callable (..., d) -> ..., got {type(fn).__name__}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a floating-point torch.Tensor of shape (..., d), got {got}")
 
 
 def autograd_gradient(energy, x: torch.Tensor) -> torch.Tensor:
@@ -18,8 +27,13 @@ def autograd_gradient(energy, x: torch.Tensor) -> torch.Tensor:
 
     The graph is kept (``create_graph=True``) whenever gradients are enabled, so the result can be
     differentiated again (training on gradients needs this double backward); under ``torch.no_grad()``
-    the result is detached. ``x`` is not modified.
+    the result is detached. ``x`` (a floating-point tensor) is not modified.
+
+    Example:
+        >>> autograd_gradient(lambda x: x.square().sum(-1), torch.tensor([[1.0, 2.0]])).tolist()
+        [[2.0, 4.0]]
     """
+    _check_autograd_arguments(energy, "energy", x)
     keep_graph = torch.is_grad_enabled()
     with torch.enable_grad():
         x_ = x if x.requires_grad else x.detach().requires_grad_(True)
@@ -28,7 +42,14 @@ def autograd_gradient(energy, x: torch.Tensor) -> torch.Tensor:
 
 
 def autograd_jacobian(field, x: torch.Tensor) -> torch.Tensor:
-    """J[..., i, j] = d field(x)_i / d x_j for ``field``: (..., d) -> (..., d): d reverse-mode passes."""
+    """J[..., i, j] = d field(x)_i / d x_j for ``field``: (..., d) -> (..., d): d reverse-mode passes.
+
+    Example:
+        >>> autograd_jacobian(lambda x: 2 * x, torch.zeros(1, 2))
+        tensor([[[2., 0.],
+                 [0., 2.]]])
+    """
+    _check_autograd_arguments(field, "field", x)
     keep_graph = torch.is_grad_enabled()
     with torch.enable_grad():
         x_ = x if x.requires_grad else x.detach().requires_grad_(True)
@@ -104,10 +125,7 @@ class MonotonePotential(Potential):
 
     def __init__(self, dim: int, strong_convexity: float = 0.0):
         super().__init__(dim)
-        mu = float(strong_convexity)
-        if not mu >= 0.0 or mu == float("inf"):
-            raise ValueError(f"strong_convexity must be a finite number >= 0, got {strong_convexity!r}")
-        self.strong_convexity = mu
+        self.strong_convexity = check_number(strong_convexity, "strong_convexity", minimum=0.0)
 
     def forward(self, x):
         self._check(x)

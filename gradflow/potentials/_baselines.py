@@ -9,22 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice, check_positive_int
-from ._activations import positive
+from .._validation import check_choice
+from ._activations import check_sizes, positive
 from ._base import MonotonePotential, Potential, autograd_gradient, autograd_jacobian
 
 __all__ = ["ICNN", "MLPField", "MLPPotential"]
 
 _MLP_ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "silu": nn.SiLU, "gelu": nn.GELU}
-
-
-def _check_widths(widths) -> tuple[int, ...]:
-    widths = tuple(widths)
-    if not widths:
-        raise ValueError("widths must name at least one hidden layer, got ()")
-    for w in widths:
-        check_positive_int(w, "every hidden width")
-    return widths
 
 
 def _mlp(dim_in: int, widths: tuple[int, ...], dim_out: int, activation: str) -> nn.Sequential:
@@ -51,7 +42,7 @@ class MLPPotential(Potential):
 
     def __init__(self, dim: int, widths=(64, 64), activation: str = "tanh"):
         super().__init__(dim)
-        self.widths = _check_widths(widths)
+        self.widths = check_sizes(widths, "widths", "one per hidden layer")
         self.net = _mlp(dim, self.widths, 1, activation)
 
     def _energy(self, x):
@@ -71,7 +62,7 @@ class MLPField(Potential):
 
     def __init__(self, dim: int, widths=(64, 64), activation: str = "tanh"):
         super().__init__(dim)
-        self.widths = _check_widths(widths)
+        self.widths = check_sizes(widths, "widths", "one per hidden layer")
         self.net = _mlp(dim, self.widths, dim, activation)
 
     def _gradient(self, x):
@@ -96,7 +87,7 @@ class ICNN(MonotonePotential):
 
     def __init__(self, dim: int, widths=(64, 64), *, strong_convexity: float = 0.0):
         super().__init__(dim, strong_convexity)
-        self.widths = _check_widths(widths)
+        self.widths = check_sizes(widths, "widths", "one per hidden layer")
         self.input_layers = nn.ModuleList(nn.Linear(dim, w) for w in self.widths)
         # Raw weights of the nonnegative matrices, initialised so that softplus(raw) ~ 1 / fan_in.
         self.hidden_raw = nn.ParameterList(

@@ -170,7 +170,7 @@ def identity_scale_init(net: Potential) -> Potential:
         0.02
     """
     if not isinstance(net, _Cascaded):
-        raise ValueError(f"identity_scale_init takes a GradNetC or MGradNetC, got {type(net).__name__}")
+        raise ValueError(f"net must be a cascaded gradient network (GradNetC or MGradNetC), got {type(net).__name__}")
     scale = net.dim / net.width
     with torch.no_grad():
         net.alpha[-1].fill_(math.log(math.expm1(scale)) if net.is_monotone else scale)  # inverse softplus

@@ -158,8 +158,8 @@ class FastGradientField(nn.Module):
         super().__init__()
         if not isinstance(model, (_Cascaded, _Modular)):
             raise ValueError(
-                "FastGradientField needs a gradient network (GradNetC, MGradNetC, GradNetM or MGradNetM), "
-                f"got {type(model).__name__}"
+                "model must be a gradient network (GradNetC, MGradNetC, GradNetM or MGradNetM) for "
+                f"FastGradientField, got {type(model).__name__}"
             )
         if not isinstance(compile, bool):
             raise ValueError(f"compile must be True or False, got {compile!r}")

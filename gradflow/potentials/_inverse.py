@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .._validation import check_number, check_positive_int
+
 __all__ = ["ConvergenceError", "solve_gradient_equation"]
 
 _DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -62,12 +64,8 @@ def _newton(potential, y, x0, tol, max_iter):
 def solve_gradient_equation(potential, y: torch.Tensor, tol: float | None = None, max_iter: int = 50,
                             x0: torch.Tensor | None = None):
     """Solve grad psi(x) = y for a monotone potential; see :meth:`MonotonePotential.inverse`."""
-    if tol is None:
-        tol = _DEFAULT_TOL.get(y.dtype, 1e-3)
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    tol = _DEFAULT_TOL.get(y.dtype, 1e-3) if tol is None else check_number(tol, "tol", minimum=0.0, strict=True)
+    check_positive_int(max_iter, "max_iter")
     x, res = _newton(potential, y.detach(), x0, tol, max_iter)
     worst = float(res.max()) if res.numel() else 0.0
     if worst > tol:

@@ -30,6 +30,8 @@ def list_potentials() -> list[str]:
 
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of trainable scalars in ``model``."""
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -51,7 +53,8 @@ def create_potential(name: str, dim: int, *, n_params: int | None = None, n_hidd
         >>> count_parameters(net)
         100
     """
-    check_choice(name, "potential", _POTENTIALS)
+    check_choice(name, "potential name", _POTENTIALS)
+    check_positive_int(n_hidden, "n_hidden")
     if n_params is None:
         return _POTENTIALS[name](dim, **kwargs)
     check_positive_int(n_params, "n_params")

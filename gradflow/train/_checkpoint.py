@@ -171,13 +171,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Load a checkpoint written by :func:`save_checkpoint` with ``torch.load(..., weights_only=True)``.
 
     Returns the state that was saved (the stored checksum is verified and removed). Files without a
-    checksum (written by earlier gradflow versions) load unverified. Raises FileNotFoundError if
-    ``path`` does not exist, and CheckpointError if it is truncated or corrupt (unreadable, or its
-    contents do not match its checksum) or holds objects that a weights_only load refuses.
+    checksum (written by earlier gradflow versions) load unverified. Raises ValueError if ``path`` is not
+    a str or os.PathLike, FileNotFoundError if it is not a file, and CheckpointError if it is truncated or
+    corrupt (unreadable, or its contents do not match its checksum) or holds objects that a weights_only
+    load refuses.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"no checkpoint at {path} (path {problem})")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .._validation import check_positive_int, check_seed
+from .._validation import check_number, check_positive_int, check_seed
 from ._checkpoint import CheckpointError, check_model_matches, load_checkpoint, save_checkpoint
 from ._data import make_source
 from ._device import deterministic_algorithms, get_rng_state, preserved_rng_state, seed_everything, set_rng_state
@@ -255,16 +255,11 @@ def _check_options(model, loss, o: _Options) -> None:
             check_positive_int(getattr(o, name), name)
     check_positive_int(o.num_workers, "num_workers", minimum=0)
     check_seed(o.seed)
-    for name, value, lowest in (
-        ("lr", o.lr, None),
-        ("grad_clip", o.grad_clip, None),
-        ("max_time", o.max_time, None),
-        ("progress_interval", o.progress_interval, None),
-        ("weight_decay", o.weight_decay, 0.0),
-    ):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if value is not None and not (ok and (value > 0 if lowest is None else value >= lowest)):
-            raise ValueError(f"{name} must be a finite number {'> 0' if lowest is None else '>= 0'}, got {value!r}")
+    check_number(o.lr, "lr", minimum=0.0, strict=True)
+    check_number(o.weight_decay, "weight_decay", minimum=0.0)
+    for name in ("grad_clip", "max_time", "progress_interval"):  # None: off
+        if getattr(o, name) is not None:
+            check_number(getattr(o, name), name, minimum=0.0, strict=True)
     if o.val_data is None and o.early_stopping is not None:
         raise ValueError("early_stopping needs val_data")
     if o.checkpoint_dir is None and o.resume:

@@ -28,12 +28,20 @@ def residual_block(branch: nn.Module, channels: int, residual: str = "identity",
     that change shape) is dropped for ``residual="none"``, which has no skip; ``fast_path=False`` forces the
     autograd gradient term (for comparisons)."""
     check_choice(residual, "residual", RESIDUALS)
+    check_positive_int(channels, "channels")
     if residual == "gradnet":
         return GradNetResidual(branch, ConvGradNet(channels), alpha_init=alpha_init, learn_alpha=learn_alpha,
                                projection=projection)
     return GradResidual(branch, mode=residual, alpha_init=alpha_init, learn_alpha=learn_alpha, normalize=normalize,
                         second_order=second_order, projection=None if residual == "none" else projection,
                         fast_path=fast_path)
+
+
+def _check_scale(scale) -> int:
+    """``scale`` as an int, or ValueError unless it is one of :data:`SR_SCALES` (an integer: 2.0 is refused)."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in SR_SCALES:
+        raise ValueError(f"scale must be one of the integers {SR_SCALES}, got {scale!r}")
+    return scale
 
 
 class _Backbone(nn.Module):
@@ -64,8 +72,8 @@ class PixelShuffleUpsampler(nn.Sequential):
     shuffle; for scale 4 two x2 stages. (B, C, H, W) -> (B, C, sH, sW)."""
 
     def __init__(self, channels: int, scale: int):
-        if scale not in SR_SCALES:
-            raise ValueError(f"scale must be one of {SR_SCALES}, got {scale!r}")
+        check_positive_int(channels, "channels")
+        _check_scale(scale)
         factors = [2, 2] if scale == 4 else [scale]
         layers = []
         for f in factors:
@@ -101,8 +109,7 @@ class EDSR(_Backbone):
                  normalize: str | None = "sample", second_order: bool = False, fast_path: bool = True,
                  bicubic_skip: bool = False):
         super().__init__()
-        if scale not in SR_SCALES:
-            raise ValueError(f"scale must be one of {SR_SCALES}, got {scale!r}")
+        _check_scale(scale)
         check_positive_int(n_blocks, "n_blocks")
         check_positive_int(channels, "channels")
         self.in_channels = check_positive_int(in_channels, "in_channels")
@@ -164,9 +171,7 @@ class ResNet(_Backbone):
                  alpha_init: float = 0.0, learn_alpha: bool = True, normalize: str | None = "sample",
                  second_order: bool = False, fast_path: bool = True):
         super().__init__()
-        stages = [(check_positive_int(c, "stage channels"), check_positive_int(n, "stage blocks")) for c, n in stages]
-        if not stages:
-            raise ValueError("stages must list at least one (channels, blocks) stage")
+        stages = _check_stages(stages)
         self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.residual = residual
@@ -189,6 +194,18 @@ class ResNet(_Backbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         return self.classifier(self.features(x).mean((2, 3)))
+
+
+def _check_stages(stages) -> list[tuple[int, int]]:
+    """``stages`` as a list of (channels, blocks) pairs of integers >= 1 (ValueError naming stages otherwise)."""
+    expected = "stages must be a non-empty list of (channels, blocks) pairs of integers >= 1"
+    if not isinstance(stages, (list, tuple)) or not stages:
+        raise ValueError(f"{expected}, got {stages!r}")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, (list, tuple)) or len(stage) != 2:
+            raise ValueError(f"{expected}, got stages[{i}] = {stage!r}")
+    return [(check_positive_int(c, f"stages[{i}] channels"), check_positive_int(n, f"stages[{i}] blocks"))
+            for i, (c, n) in enumerate(stages)]
 
 
 class UNet(_Backbone):

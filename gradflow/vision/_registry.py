@@ -57,7 +57,7 @@ def create_backbone(name: str, **kwargs) -> nn.Module:
         >>> model(torch.rand(1, 3, 16, 16)).shape
         torch.Size([1, 3, 32, 32])
     """
-    check_choice(name, "backbone", _BACKBONES)
+    check_choice(name, "backbone name", list(_BACKBONES))
     cls, defaults = _BACKBONES[name]
     valid = [p for p in inspect.signature(cls).parameters if p != "self"]
     unknown = sorted(set(kwargs) - set(valid))

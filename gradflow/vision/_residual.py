@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_finite, check_number, check_positive_int
 
 __all__ = ["BRANCH_ACTIVATIONS", "NORMALIZATIONS", "RESIDUAL_MODES", "ConvBranch", "GradResidual", "normalize_field"]
 
@@ -151,6 +151,7 @@ class ConvBranch(nn.Module):
         self.scale = float(scale)
 
     def forward(self, x):
+        _check_input(x, self)
         out = self.conv2(self.act(self.conv1(x)))
         return out if self.scale == 1.0 else out * self.scale
 
@@ -218,9 +219,32 @@ def _conv_transpose(u: torch.Tensor, weight: torch.Tensor, conv: nn.Conv2d, size
 
 def normalize_field(g: torch.Tensor, normalize: str | None, eps: float = 1e-12) -> torch.Tensor:
     """g / max(||g||, eps) with the norm over each sample (dims 1..), over the channels at each position
-    (dim 1), or g itself for ``normalize=None``. Shapes: (B, C, ...) -> (B, C, ...)."""
+    (dim 1), or g itself for ``normalize=None``. Shapes: (B, C, ...) -> (B, C, ...).
+
+    ``g`` must be a finite, non-empty floating-point tensor of at least 2 dimensions, ``eps`` a finite
+    number > 0 (ValueError naming the argument otherwise).
+
+    Example:
+        >>> normalize_field(torch.full((2, 4, 1, 1), 3.0), "sample").flatten(1).norm(dim=1)
+        tensor([1., 1.])
+    """
+    if not isinstance(g, torch.Tensor) or not g.is_floating_point() or g.ndim < 2 or g.numel() == 0:
+        kind = f"dtype {g.dtype}, shape {tuple(g.shape)}" if isinstance(g, torch.Tensor) else type(g).__name__
+        raise ValueError(f"g must be a non-empty floating-point tensor of shape (B, C, ...), got {kind}")
+    _check_normalize(normalize)
+    eps = check_number(eps, "eps", minimum=0.0, strict=True)
+    check_finite(g, "g")
+    return _normalize_field(g, normalize, eps)
+
+
+def _check_normalize(normalize) -> None:
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown normalize {normalize!r}; valid: 'sample', 'position', None")
+
+
+def _normalize_field(g: torch.Tensor, normalize: str | None, eps: float = 1e-12) -> torch.Tensor:
+    """:func:`normalize_field` of checked arguments (what every forward of :class:`GradResidual` runs: no
+    NaN check, which would cost a device sync per block)."""
     if normalize is None:
         return g
     dims = 1 if normalize == "position" else tuple(range(1, g.ndim))
@@ -347,8 +371,7 @@ class GradResidual(_GatedSkip):
         if not isinstance(branch, nn.Module):
             raise ValueError(f"branch must be a torch.nn.Module, got {type(branch).__name__}")
         check_choice(mode, "residual mode", RESIDUAL_MODES)
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalize {normalize!r}; valid: 'sample', 'position', None")
+        _check_normalize(normalize)
         if mode == "none" and projection is not None:
             raise ValueError("mode='none' has no skip, so a projection would be unused; pass projection=None")
         self.branch, self.mode, self.normalize = branch, mode, normalize
@@ -442,7 +465,7 @@ class GradResidual(_GatedSkip):
         if self.mode not in _USES_GRADIENT:
             return self._combine(self.branch(x), None if self.mode == "none" else x)
         out, g = self._branch_and_gradient(x)
-        g_hat = normalize_field(g, self.normalize)
+        g_hat = _normalize_field(g, self.normalize)
         if self.mode == "gradmag":
             g_hat = g_hat.abs()
         if self.mode == "gradient":

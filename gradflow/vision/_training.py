@@ -33,11 +33,15 @@ def _check_model(model, task: str) -> None:
         raise ValueError(f"model must be a {task} backbone from create_backbone, got {type(model).__name__}")
 
 
+def _is_tensor_pair(data) -> bool:
+    return isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
+
+
 def _check_labelled(data, name: str, model: nn.Module, per_pixel: bool) -> None:
     """For ``(images, labels)`` tensors: ValueError naming ``name`` unless images are (N, C, H, W) floating
     with the model's channels and labels integers of shape (N,) (``per_pixel``: (N, H, W)) in
     0..num_classes-1. Other data (Datasets, samplers) are left to :func:`gradflow.train.fit`."""
-    if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)):
+    if not _is_tensor_pair(data):
         return
     images, labels = data
     if images.ndim != 4 or not images.is_floating_point() or images.shape[1] != model.in_channels:
@@ -56,7 +60,8 @@ def train_sr(model: nn.Module, data, *, val_data=None, steps: int = 1000, batch_
              **fit_kwargs) -> FitResult:
     """Train a super-resolution backbone on (LR, HR) pairs with the L1 loss (EDSR's recipe: Adam, lr 1e-4)
     by :func:`gradflow.train.fit`; ``data``/``val_data`` are e.g. :class:`~gradflow.vision.data.SRPatchDataset`;
-    ``fit_kwargs`` go to ``fit`` (seed, device, max_time, scheduler, checkpoint_dir, callbacks, ...)."""
+    ``batch_size`` None takes the full data set per step (as in ``fit``); ``fit_kwargs`` go to ``fit`` (seed,
+    device, max_time, scheduler, checkpoint_dir, callbacks, ...)."""
     _check_model(model, "sr")
     return fit(model, _l1, data, val_data=val_data, steps=steps, batch_size=batch_size, lr=lr, **fit_kwargs)
 
@@ -64,7 +69,8 @@ def train_sr(model: nn.Module, data, *, val_data=None, steps: int = 1000, batch_
 def train_classifier(model: nn.Module, data, *, val_data=None, epochs: int = 10, batch_size: int = 64,
                      lr: float = 1e-3, **fit_kwargs) -> FitResult:
     """Train a classifier on ``(images (N, C, H, W), labels (N,))`` with cross-entropy by
-    :func:`gradflow.train.fit` (Adam by default; ``fit_kwargs`` go to ``fit``)."""
+    :func:`gradflow.train.fit` (Adam by default; ``batch_size`` None: full batch, as in ``fit``;
+    ``fit_kwargs`` go to ``fit``)."""
     _check_model(model, "classification")
     _check_labelled(data, "data", model, per_pixel=False)
     if val_data is not None:
@@ -76,7 +82,7 @@ def train_classifier(model: nn.Module, data, *, val_data=None, epochs: int = 10,
 def train_segmenter(model: nn.Module, data, *, val_data=None, epochs: int = 10, batch_size: int = 32,
                     lr: float = 1e-3, **fit_kwargs) -> FitResult:
     """Train a segmenter on ``(images (N, C, H, W), labels (N, H, W))`` with per-pixel cross-entropy by
-    :func:`gradflow.train.fit` (``fit_kwargs`` go to ``fit``)."""
+    :func:`gradflow.train.fit` (``batch_size`` None: full batch, as in ``fit``; ``fit_kwargs`` go to ``fit``)."""
     _check_model(model, "segmentation")
     _check_labelled(data, "data", model, per_pixel=True)
     if val_data is not None:
@@ -185,6 +191,13 @@ def evaluate_sr(model: nn.Module | None, pairs, scale: int) -> dict:
     (both on the Y channel)."""
     from .data import bicubic_resize
 
+    check_positive_int(scale, "scale")
+    if model is not None:
+        _check_model(model, "sr")
+        if scale != model.scale:
+            raise ValueError(f"scale {scale} differs from the model's scale {model.scale}")
+    if not isinstance(pairs, (list, tuple)) or not all(_is_tensor_pair(p) for p in pairs):
+        raise ValueError(f"pairs must be a list of (LR, HR) image tensor pairs, got {type(pairs).__name__}")
     if len(pairs) == 0:
         raise ValueError("pairs is empty")
     values, structural = [], []
@@ -200,8 +213,20 @@ def evaluate_sr(model: nn.Module | None, pairs, scale: int) -> dict:
     return {"psnr": sum(values) / len(values), "ssim": sum(structural) / len(structural), "psnr_per_image": values}
 
 
+def _check_evaluation(model, task: str, data, batch_size, per_pixel: bool):
+    """The checks of the evaluate functions: a ``task`` backbone, ``data`` a pair (images, labels) of tensors
+    (:func:`_check_labelled`) and ``batch_size`` an integer >= 1; returns (images, labels)."""
+    _check_model(model, task)
+    if not _is_tensor_pair(data):
+        raise ValueError(f"data must be a pair (images, labels) of tensors, got {type(data).__name__}")
+    _check_labelled(data, "data", model, per_pixel)
+    check_positive_int(batch_size, "batch_size")
+    return data
+
+
 @torch.no_grad()
 def _logits(model, images, batch_size):
+    """The model's logits for ``images``, ``batch_size`` images at a time (eval mode, no grad), on the CPU."""
     was_training = model.training
     model.eval()
     try:
@@ -213,14 +238,12 @@ def _logits(model, images, batch_size):
 
 def evaluate_classifier(model: nn.Module, data, batch_size: int = 256) -> dict:
     """``{"accuracy": fraction}`` of the classifier on ``(images, labels)`` (eval mode)."""
-    _check_model(model, "classification")
-    images, labels = data
+    images, labels = _check_evaluation(model, "classification", data, batch_size, per_pixel=False)
     return {"accuracy": accuracy(_logits(model, images, batch_size), labels)}
 
 
 def evaluate_segmenter(model: nn.Module, data, batch_size: int = 64) -> dict:
     """``{"miou": mean IoU, "pixel_accuracy": fraction}`` of the segmenter on ``(images, labels)``."""
-    _check_model(model, "segmentation")
-    images, labels = data
+    images, labels = _check_evaluation(model, "segmentation", data, batch_size, per_pixel=True)
     logits = _logits(model, images, batch_size)
     return {"miou": mean_iou(logits, labels, model.num_classes), "pixel_accuracy": accuracy(logits, labels)}

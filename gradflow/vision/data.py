@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from .._imaging import DEFAULT_MAX_PIXELS
 from .._imaging import read_image as _read_image
+from .._imaging import write_image as _write_image
 from .._validation import check_choice, check_positive_int
 from ._backbones import SR_SCALES
 
@@ -119,21 +120,8 @@ def read_image(path, channels: int = 3, max_pixels: int = DEFAULT_MAX_PIXELS) ->
 def save_image(image: torch.Tensor, path) -> None:
     """Write a (C, H, W) image in [0, 1] (C = 1 or 3) as an 8-bit file (format from the suffix), atomically
     (a temporary file renamed over ``path``: never a torn file, and a symlink at ``path`` is replaced, not
-    followed)."""
-    from PIL import Image
-
-    from ..train._checkpoint import atomic_write
-
-    _check_image(image)
-    if image.shape[0] not in (1, 3):
-        raise ValueError(f"image must have 1 or 3 channels, got shape {tuple(image.shape)}")
-    path = Path(path)
-    image_format = Image.registered_extensions().get(path.suffix.lower())
-    if image_format is None:
-        raise ValueError(f"path {path} has no image suffix Pillow writes (e.g. .png)")
-    pixels = (image.detach().cpu().clamp(0, 1).numpy().transpose(1, 2, 0) * 255.0).round().astype(np.uint8)
-    picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    atomic_write(path, lambda f: picture.save(f, format=image_format))
+    followed): :func:`gradflow._imaging.write_image`."""
+    _write_image(path, image)
 
 
 def _check_image(image, name: str = "image") -> None:

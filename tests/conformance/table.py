@@ -215,6 +215,14 @@ def _testing_entries() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ vision
+#: a block's forward runs once per block in every forward of a network: it checks shape and dtype (free) but not
+#: NaN/inf (a device sync per block); those are checked once at the entry points (fit, a backbone's forward,
+#: super_resolve, the metrics)
+PER_STEP_FINITE = (("x", "nan"), ("x", "inf"))
+#: batch_size None: the full data set per step, as in gradflow.train.fit
+FULL_BATCH = (("batch_size", "None"),)
+
+
 def _vision_entries() -> dict:
     torch.manual_seed(0)
     branch = V.ConvBranch(4)
@@ -246,34 +254,37 @@ def _vision_entries() -> dict:
         "gradflow.vision.UNet": Entry(
             V.UNet, {"num_classes": 3, "in_channels": 1, "width": 4, "depth": 1},
             {"num_classes": "count", "width": "count", "depth": "count", "blocks": "count", **backbone_kinds},
-            valid=_none_ok("normalize")),
+            # depth 0: one level, no down/up-sampling (a plain residual CNN at full resolution)
+            valid=(*_none_ok("normalize"), ("depth", "zero"))),
         "gradflow.vision.ConvBranch": Entry(
             V.ConvBranch, {"channels": 4}, {"channels": "count", "kernel_size": "count", "hidden_channels": "count",
                                             "activation": "name"},
             bad={"scale": [("nan", NAN), ("inf", INF), ("zero", 0.0), ("str", "a"), ("None", None)]},
             valid=_none_ok("hidden_channels")),
         "gradflow.vision.ConvBranch.forward": Entry(lambda x: branch(x), {"x": x4}, {"x": "tensor"},
-                                                    bad={"x": [("channels", _rand(1, 3, 6, 6))]}),
+                                                    bad={"x": [("channels", _rand(1, 3, 6, 6))]},
+                                                    valid=PER_STEP_FINITE),
         "gradflow.vision.ConvGradNet": Entry(
             V.ConvGradNet, {"channels": 4}, {"channels": "count", "hidden_channels": "count", "kernel_size": "count",
                                              "activation": "name"}, valid=_none_ok("hidden_channels")),
         "gradflow.vision.ConvGradNet.forward": Entry(lambda x: V.ConvGradNet(4)(x), {"x": x4}, {"x": "tensor"},
-                                                     bad={"x": [("channels", _rand(1, 3, 6, 6))]}),
+                                                     bad={"x": [("channels", _rand(1, 3, 6, 6))]},
+                                                     valid=PER_STEP_FINITE),
         "gradflow.vision.GradNetResidual": Entry(
             V.GradNetResidual, {"branch": V.ConvBranch(4), "potential": V.ConvGradNet(4)},
             {"branch": "module", "potential": "module"}, bad={"alpha_init": NUMBER}),
         "gradflow.vision.GradNetResidual.forward": Entry(
             lambda x: V.GradNetResidual(V.ConvBranch(4), V.ConvGradNet(4))(x), {"x": x4}, {"x": "tensor"},
-            bad={"x": [("channels", _rand(1, 3, 6, 6)), ("float64", x4.double())]}),
+            bad={"x": [("channels", _rand(1, 3, 6, 6)), ("float64", x4.double())]}, valid=PER_STEP_FINITE),
         "gradflow.vision.GradResidual": Entry(
             V.GradResidual, {"branch": V.ConvBranch(4)}, {"branch": "module", "mode": "name", "normalize": "name"},
             bad={"alpha_init": NUMBER, "projection": [("str", "x")]}, valid=_none_ok("normalize")),
         "gradflow.vision.GradResidual.forward": Entry(
             lambda x: block(x), {"x": x4}, {"x": "tensor"},
-            bad={"x": [("channels", _rand(1, 3, 6, 6)), ("float64", x4.double())]}),
+            bad={"x": [("channels", _rand(1, 3, 6, 6)), ("float64", x4.double())]}, valid=PER_STEP_FINITE),
         "gradflow.vision.GradResidual.gradient_term": Entry(
             lambda x: block.gradient_term(x), {"x": x4}, {"x": "tensor"},
-            bad={"x": [("channels", _rand(1, 3, 6, 6)), ("float64", x4.double())]}),
+            bad={"x": [("channels", _rand(1, 3, 6, 6)), ("float64", x4.double())]}, valid=PER_STEP_FINITE),
         "gradflow.vision.PixelShuffleUpsampler": Entry(
             V.PixelShuffleUpsampler, {"channels": 4, "scale": 2}, {"channels": "count"},
             bad={"scale": [("5", 5), ("str", "2"), ("None", None)]}),
@@ -324,15 +335,16 @@ def _vision_entries() -> dict:
             V.train_classifier, {"model": classifier, "data": (images, labels), "epochs": 1, "progress": False},
             {"model": "module", "epochs": "count", "batch_size": "count", "lr": "positive"},
             bad={"data": [("float-labels", (images, labels.float())), ("out-of-range", (images, labels + 5)),
-                          ("channels", (_rand(4, 3, 8, 8), labels))]}),
+                          ("channels", (_rand(4, 3, 8, 8), labels))]}, valid=FULL_BATCH),
         "gradflow.vision.train_segmenter": Entry(
             V.train_segmenter, {"model": segmenter, "data": (images, pixel_labels), "epochs": 1, "progress": False},
             {"model": "module", "epochs": "count", "batch_size": "count", "lr": "positive"},
-            bad={"data": [("float-labels", (images, pixel_labels.float())), ("shape", (images, labels))]}),
+            bad={"data": [("float-labels", (images, pixel_labels.float())), ("shape", (images, labels))]},
+            valid=FULL_BATCH),
         "gradflow.vision.train_sr": Entry(
             V.train_sr, {"model": sr, "data": (_rand(4, 3, 6, 6), _rand(4, 3, 12, 12)), "steps": 1,
                          "progress": False},
-            {"model": "module", "steps": "count", "batch_size": "count", "lr": "positive"}),
+            {"model": "module", "steps": "count", "batch_size": "count", "lr": "positive"}, valid=FULL_BATCH),
     }
     return table
 
@@ -346,13 +358,17 @@ def _dynamics_entries() -> dict:
     t = torch.linspace(0, 0.2, 3, dtype=torch.float64)
     train, _ = system.dataset(n_trajectories=2, t_span=(0.0, 0.5), n_points=4, seed=0, dtype=torch.float64)
     physical = {"mass": "positive", "stiffness": "positive"}
+    # valid: t given as a sequence of numbers (converted with torch.as_tensor), z0 of shape (2n,) (one state)
+    sequence_t = (("t", "list"), ("z0", "wrong-shape"))
+    free_rotor = (("gravity", "zero"),)  # g = 0: a free rotor, H = kinetic energy only
     table = {
         "gradflow.dynamics.MassSpring": Entry(D.MassSpring, {}, physical),
         "gradflow.dynamics.DampedMassSpring": Entry(D.DampedMassSpring, {}, {**physical, "damping": "nonneg"}),
         "gradflow.dynamics.Pendulum": Entry(D.Pendulum, {}, {"mass": "positive", "length": "positive",
-                                                             "gravity": "positive"}),
+                                                             "gravity": "positive"}, valid=free_rotor),
         "gradflow.dynamics.DoublePendulum": Entry(D.DoublePendulum, {}, {"gravity": "positive"},
-                                                  bad={"masses": SIZES[:4], "lengths": [("negative", (1.0, -1.0))]}),
+                                                  bad={"masses": SIZES[:4], "lengths": [("negative", (1.0, -1.0))]},
+                                                  valid=free_rotor),
         "gradflow.dynamics.HenonHeiles": Entry(D.HenonHeiles, {}, bad={"coupling": NUMBER}),
         "gradflow.dynamics.NBody": Entry(D.NBody, {"n_bodies": 3}, {"n_bodies": "count", "softening": "nonneg"}),
         "gradflow.dynamics.TwoBody": Entry(D.TwoBody, {}),
@@ -365,25 +381,31 @@ def _dynamics_entries() -> dict:
                                       "dissipation": torch.eye(2, dtype=torch.float64)},
             {"hamiltonian": "callable", "dim": "count", "dissipation": "tensor"}),
         "gradflow.dynamics.MassSpring.simulate": Entry(
-            lambda z0, t: system.simulate(z0, t), {"z0": z0, "t": t}, {"z0": "tensor", "t": "tensor"}),
+            lambda z0, t: system.simulate(z0, t), {"z0": z0, "t": t}, {"z0": "tensor", "t": "tensor"},
+            valid=sequence_t),
         "gradflow.dynamics.MassSpring.dataset": Entry(
             lambda **kw: system.dataset(**kw),
             {"n_trajectories": 2, "t_span": (0.0, 0.5), "n_points": 4, "dtype": torch.float64},
             {"n_trajectories": "count", "n_points": "count", "seed": "seed", "dtype": "dtype",
-             "noise_std": "nonneg", "test_fraction": "fraction"}, valid=_none_ok("noise_std", "test_fraction")),
+             "noise_std": "nonneg", "test_fraction": "fraction"},
+            valid=_none_ok("n_trajectories", "n_points", "noise_std", "test_fraction")),  # None: the protocol's
         "gradflow.dynamics.MassSpring.sample_initial_states": Entry(
             lambda n: system.sample_initial_states(n, _gen()), {"n": 2}, {"n": "count"}),
         "gradflow.dynamics.HamiltonianNet": Entry(D.HamiltonianNet, {"potential": P.GradNetC(2, width=4)},
                                                   {"potential": "module"}),
-        "gradflow.dynamics.HamiltonianNet.forward": Entry(lambda z: model(z), {"z": z0}, {"z": "tensor"}),
+        # z (2n,) is one state; a per-step forward: finiteness is checked by the potential (naming its x) and at
+        # the entry points (odeint's z0, fit, metrics), not by a second sync here
+        "gradflow.dynamics.HamiltonianNet.forward": Entry(lambda z: model(z), {"z": z0}, {"z": "tensor"},
+                                                          valid=(("z", "wrong-shape"), ("z", "nan"), ("z", "inf"))),
         "gradflow.dynamics.SeparableHamiltonianNet": Entry(
             D.SeparableHamiltonianNet, {"kinetic": P.GradNetC(1, width=4), "potential": P.GradNetC(1, width=4)},
-            {"kinetic": "module", "potential": "module"}),
+            {"kinetic": "module", "potential": "module"}, valid=_none_ok("kinetic")),  # None: the default T(p)
         "gradflow.dynamics.PortHamiltonianNet": Entry(
             D.PortHamiltonianNet, {"potential": P.GradNetC(2, width=4)},
             {"potential": "module", "n_inputs": "count0", "dissipation": "name", "gain_width": "count"}),
         "gradflow.dynamics.NeuralODE": Entry(D.NeuralODE, {"field": P.MLPField(2, widths=(4,))}, {"field": "module"}),
-        "gradflow.dynamics.TrajectoryLoss": Entry(D.TrajectoryLoss, {"t": t}, {"t": "tensor", "method": "name"}),
+        "gradflow.dynamics.TrajectoryLoss": Entry(D.TrajectoryLoss, {"t": t}, {"t": "tensor", "method": "name"},
+                                                  valid=sequence_t[:1]),
         "gradflow.dynamics.create_dynamics_model": Entry(
             D.create_dynamics_model, {"name": "gradnet_c", "dim": 2, "n_params": 100},
             {"name": "name", "dim": "count", "n_params": "count"}),
@@ -410,10 +432,13 @@ def _dynamics_entries() -> dict:
         "gradflow.dynamics.odeint": Entry(
             D.odeint, {"field": lambda z: -z, "z0": z0, "t": t, "method": "rk4"},
             {"field": "callable", "z0": "tensor", "t": "tensor", "method": "name", "rtol": "positive",
-             "atol": "positive", "step_size": "positive"}, valid=_none_ok("step_size")),
+             "atol": "positive", "step_size": "positive"},
+            # rtol = 0 (or atol = 0) is pure absolute (relative) error control; both 0 is refused
+            valid=(*_none_ok("step_size"), *sequence_t, ("rtol", "zero"), ("atol", "zero"))),
         "gradflow.dynamics.rollout_metrics": Entry(
             D.rollout_metrics, {"model": model, "system": system, "z0": z0, "t": t, "method": "rk4"},
-            {"model": "module", "z0": "tensor", "t": "tensor", "method": "name"}, bad={"system": [("str", "x")]}),
+            {"model": "module", "z0": "tensor", "t": "tensor", "method": "name"}, bad={"system": [("str", "x")]},
+            valid=sequence_t),
         "gradflow.dynamics.symplectic_form": Entry(D.symplectic_form, {"dim": 2}, {"dim": "count", "dtype": "dtype"},
                                                    bad={"dim": [("odd", 3)]}),
         "gradflow.dynamics.trajectory_windows": Entry(D.trajectory_windows, {"data": train, "horizon": 1},
@@ -497,9 +522,12 @@ def _inverse_entries(tmp: str) -> dict:
                                                     {"m": "count", "seed": "seed"}, bad={"shape": SIZES[:4]}),
         "gradflow.inverse.Denoising": Entry(I.Denoising, {}),
         "gradflow.inverse.Downsampling": Entry(I.Downsampling, {"factor": 2}, {"factor": "count"}),
+        # a 0/1 integer mask is a mask (used as float; values outside [0, 1] are still refused)
         "gradflow.inverse.Inpainting": Entry(I.Inpainting, {"mask": mask[0]}, {"mask": "tensor"},
-                                             bad={"mask": [("outside-0-1", mask[0] * 2)]}),
-        "gradflow.inverse.MRI": Entry(I.MRI, {"mask": mask[0, 0]}, {"mask": "tensor"}),
+                                             bad={"mask": [("outside-0-1", mask[0] * 2)]},
+                                             valid=(("mask", "integer"),)),
+        "gradflow.inverse.MRI": Entry(I.MRI, {"mask": mask[0, 0]}, {"mask": "tensor"},
+                                      valid=(("mask", "integer"),)),
         "gradflow.inverse.GradNetPrior": Entry(
             I.GradNetPrior, {"n_filters": 4, "kernel_size": 3},
             {"channels": "count", "n_filters": "count", "kernel_size": "count", "depth": "count",
@@ -515,8 +543,9 @@ def _inverse_entries(tmp: str) -> dict:
         "gradflow.inverse.Denoising.data_prox": Entry(
             lambda z, y, tau: denoising.data_prox(z, y, tau), {"z": IMG, "y": IMG2, "tau": 0.5},
             {"z": "tensor", "y": "tensor", "tau": "positive"}),
+        # tau = 0: prox_{0 R} is the identity
         "gradflow.inverse.TotalVariation.prox": Entry(lambda v, tau: tv.prox(v, tau), {"v": IMG, "tau": 0.1},
-                                                      {"v": "tensor", "tau": "positive"}),
+                                                      {"v": "tensor", "tau": "positive"}, valid=(("tau", "zero"),)),
         "gradflow.inverse.GradNetPrior.cost": Entry(lambda x: prior.cost(x), {"x": IMG}, {"x": "tensor"}),
         "gradflow.inverse.GradNetPrior.grad": Entry(lambda x: prior.grad(x), {"x": IMG}, {"x": "tensor"}),
         "gradflow.inverse.gaussian_kernel": Entry(I.gaussian_kernel, {"sigma": 1.0},
@@ -547,7 +576,9 @@ def _inverse_entries(tmp: str) -> dict:
             I.solve, {"y": IMG, "operator": denoising, "prior": tv, "lam": 0.1, "max_iter": 3, "x0": IMG2,
                       "method": "fista"},
             {"y": "tensor", **operator_kinds, "lam": "positive", "method": "name", "max_iter": "count",
-             "tol": "positive", "x0": "tensor"}, valid=_none_ok("x0")),
+             "tol": "positive", "x0": "tensor"},
+            # x0 None: start at A^T y; lam 0: the unregularised least-squares problem (a baseline)
+            valid=(*_none_ok("x0"), ("x0", "none"), ("lam", "zero"))),
         "gradflow.inverse.select_lam": Entry(
             I.select_lam, {"y": IMG, "operator": denoising, "prior": tv, "x_true": IMG, "lams": [0.1], "max_iter": 2,
                            "method": "fista"},
@@ -557,7 +588,8 @@ def _inverse_entries(tmp: str) -> dict:
             I.train_prior, {"prior": I.GradNetPrior(n_filters=4, kernel_size=3), "images": _rand(4, 1, 8, 8),
                             "steps": 1, "batch_size": 2, "unrolled_steps": 1, "device": "cpu"},
             {"prior": "module", "images": "tensor", "sigma": "positive", "objective": "name",
-             "unrolled_steps": "count", "steps": "count", "batch_size": "count", "lr": "positive", "seed": "seed"}),
+             "unrolled_steps": "count", "steps": "count", "batch_size": "count", "lr": "positive", "seed": "seed"},
+            valid=FULL_BATCH),
     }
     return table
 

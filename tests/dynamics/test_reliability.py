@@ -9,16 +9,25 @@ import torch
 from gradflow.dynamics import (
     DampedMassSpring,
     DoublePendulum,
+    FPUTChain,
+    HamiltonianNet,
     HenonHeiles,
     MassSpring,
+    NBody,
     Pendulum,
+    PortHamiltonianSystem,
     TrajectoryLoss,
     create_dynamics_model,
+    derivative_loss,
+    energy_drift,
     error_db,
     fit_trajectories,
     odeint,
     rollout_metrics,
+    symplectic_form,
+    trajectory_windows,
 )
+from gradflow.potentials import GradNetC
 
 F64 = torch.float64
 
@@ -212,3 +221,85 @@ def test_training_entry_points_reject_a_model_that_is_not_one(call):
     train, _ = MassSpring().dataset(4, n_points=5)
     with pytest.raises(ValueError, match="model must be"):
         call(train)
+
+
+# ---- conformance follow-up: every argument is named in its error ---------------------------------------
+
+
+@pytest.mark.parametrize("t,match", [
+    (None, "t must be a 1-D tensor .*got NoneType"), ([0.0, 0.2, 0.1], "t must be strictly"),
+    (torch.tensor([0.0, math.nan]), "t contains NaN"), (torch.zeros(0), "at least 1 time"),
+])
+def test_odeint_simulate_and_rollout_metrics_check_times_alike(t, match):
+    z0 = torch.tensor([1.0, 0.0], dtype=F64)
+    for call in (lambda: odeint(oscillator, z0, t), lambda: MassSpring().simulate(z0, t),
+                 lambda: rollout_metrics(oscillator, MassSpring(), z0, t, method="rk4")):
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_trajectory_loss_checks_its_times_and_sequences_of_numbers_are_accepted():
+    z0 = torch.tensor([1.0, 0.0], dtype=F64)
+    # TrajectoryLoss used to accept any 1-D tensor: NaN, integer (here all 0) and unordered times now fail at once
+    for t in (torch.tensor([0.0, math.inf]), torch.tensor([0, 0, 0]), torch.tensor([0.0, 0.2, 0.1]), [0.0]):
+        with pytest.raises(ValueError, match=r"^t (must|contains)"):
+            TrajectoryLoss(t)
+    as_list = odeint(oscillator, z0, [0.0, 0.5, 1.0], method="rk4")
+    assert torch.equal(as_list, odeint(oscillator, z0, torch.tensor([0.0, 0.5, 1.0], dtype=F64), method="rk4"))
+    windows = torch.zeros(2, 3, 2)
+    assert float(TrajectoryLoss([0.0, 0.1, 0.2])(oscillator, windows)) == 0.0
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5, None, True, 2**70])
+def test_sample_initial_states_checks_n_for_every_system(n):
+    for system in (MassSpring(), NBody(3), FPUTChain(4)):
+        with pytest.raises(ValueError, match=r"^n must be an integer >= 1"):
+            system.sample_initial_states(n, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"generator must be a torch\.Generator"):
+        MassSpring().sample_initial_states(2, 0)
+    assert MassSpring().sample_initial_states(3, torch.Generator().manual_seed(0)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"seed": None}, r"^seed must be an integer"),
+    ({"seed": -1}, r"^seed must be an integer"),
+    ({"noise_std": "0.1"}, r"^noise_std must be a finite number >= 0"),
+    ({"noise_std": True}, r"^noise_std must be a finite number >= 0"),
+    ({"test_fraction": "a"}, r"^test_fraction must be a finite number > 0"),
+    ({"test_fraction": 1.0}, r"^test_fraction must lie in \(0, 1\)"),
+    ({"t_span": (0.0, None)}, r"^t_span must be a finite number"),
+    ({"t_span": 3.0}, r"^t_span must be a pair"),
+])
+def test_dataset_names_each_bad_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MassSpring().dataset(4, n_points=5, **kwargs)
+
+
+def test_models_and_metrics_name_their_own_arguments():
+    net = HamiltonianNet(GradNetC(2, width=4))
+    for z in ([[1.0, 0.0]], torch.zeros(3, 2, dtype=torch.int64), torch.zeros(3, 4), torch.zeros(3, 2, dtype=F64)):
+        with pytest.raises(ValueError, match=r"^z "):
+            net(z)
+    with pytest.raises(ValueError, match=r"^x contains NaN"):  # finiteness: the potential's own (one sync)
+        net(torch.full((1, 2), math.nan))
+    traj = MassSpring().simulate(torch.tensor([1.0, 0.0]), torch.linspace(0, 1, 4))
+    for bad in (traj.tolist(), traj[..., :1], traj * math.nan, traj[:1, 0]):
+        with pytest.raises(ValueError, match=r"^trajectory "):
+            energy_drift(MassSpring(), bad)
+    with pytest.raises(ValueError, match=r"^system must be a HamiltonianSystem"):
+        energy_drift("mass_spring", traj)
+    assert energy_drift(MassSpring(), traj).shape == (4,)
+    for batch in ("x", None, (torch.zeros(3, 2),), (torch.zeros(3, 2), torch.zeros(3, 4))):
+        with pytest.raises(ValueError, match=r"^batch must be a pair"):
+            derivative_loss(net, batch)
+    with pytest.raises(ValueError, match=r"^model must be a vector field"):
+        derivative_loss(None, (torch.zeros(3, 2), torch.zeros(3, 2)))
+    with pytest.raises(ValueError, match=r"^data must be TrajectoryData"):
+        trajectory_windows("x", 1)
+    for dissipation in ([[0.0, 0.0], [0.0, 1.0]], torch.eye(2, dtype=torch.int64), None):
+        with pytest.raises(ValueError, match=r"^dissipation must be a floating-point torch.Tensor of shape \(2, 2\)"):
+            PortHamiltonianSystem(lambda z: z.square().sum(-1), 2, dissipation)
+    with pytest.raises(ValueError, match=r"^dim must be even"):
+        symplectic_form(3)
+    with pytest.raises(ValueError, match=r"^dtype must be torch.float32 or torch.float64"):
+        symplectic_form(2, dtype=torch.int64)

@@ -170,3 +170,13 @@ def test_restore_denoises_with_lbfgs_to_the_minimiser_in_fewer_iterations(genera
     assert fast.method == "lbfgs" and fast.converged and reference.converged
     assert fast.n_iter * 3 < reference.n_iter
     assert float((fast.x - reference.x).abs().max()) < 2 / 255
+
+
+def test_restore_refuses_an_image_above_max_pixels(image_file, tmp_path, capsys):
+    out = tmp_path / "big"
+    assert main(["restore", str(image_file), "--task", "denoise", "--prior", "tv", "--max-pixels", "1023",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "32x32 = 1024 pixels, above max_pixels=1023" in err and len(err.strip().splitlines()) == 1
+    assert main(["restore", str(image_file), "--task", "denoise", "--prior", "tv", "--max-pixels", "1024",
+                 "--max-iter", "2", "--out", str(out)]) == 0

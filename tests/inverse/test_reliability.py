@@ -3,6 +3,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,3 +159,71 @@ def test_solve_with_a_float64_non_contiguous_x0_stays_float64():
     result = solve(y, Denoising(), Tikhonov(), 0.1, x0=x0, max_iter=3)
     assert result.x.dtype == F64 and result.x.shape == y.shape
     assert solve(y.float(), Denoising(), Tikhonov(), 0.1, x0=x0.float(), max_iter=3).x.dtype == torch.float32
+
+
+# ---- image files: the shared reader and an atomic writer -----------------------------------------------
+
+
+def test_read_image_goes_through_the_shared_reader_with_its_pixel_cap(tmp_path):
+    rgb = torch.rand(1, 3, 6, 8, generator=torch.Generator().manual_seed(0))
+    path = inverse.write_image(tmp_path / "rgb.png", rgb)
+    assert inverse.read_image(path, gray=None, max_pixels=48).shape == (1, 3, 6, 8)  # colour stays colour
+    torch.testing.assert_close(inverse.read_image(path, gray=False), rgb, rtol=0, atol=0.5 / 255 + 1e-6)
+    assert inverse.read_image(path).shape == (1, 1, 6, 8)
+    with pytest.raises(ValueError, match=r"above max_pixels=47"):
+        inverse.read_image(path, max_pixels=47)
+    with pytest.raises(ValueError, match=r"^gray must be True, False or None"):
+        inverse.read_image(path, gray="rgb")
+
+
+def test_write_image_is_atomic_and_names_a_bad_path(tmp_path):
+    x = torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    target = tmp_path / "elsewhere.png"
+    target.write_bytes(b"keep")
+    (tmp_path / "out.png").symlink_to(target)
+    path = inverse.write_image(tmp_path / "out.png", x)
+    assert not path.is_symlink() and target.read_bytes() == b"keep"
+    with pytest.raises(ValueError, match=r"^path must be a path"):
+        inverse.write_image(3, x)
+    with pytest.raises(ValueError, match=r"^x contains NaN"):
+        inverse.write_image(tmp_path / "nan.png", x * math.nan)
+
+
+# ---- arguments checked at the boundary -----------------------------------------------------------------
+
+
+def test_objective_and_solve_name_a_measurement_of_the_wrong_shape():
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    op, prior = Denoising(), Tikhonov("identity")
+    torch.testing.assert_close(inverse.objective(x, x, op, prior, 2.0), prior.cost(x) * 2.0)
+    with pytest.raises(ValueError, match=r"^y must be shaped like the measurements A x \(1, 1, 8, 8\)"):
+        inverse.objective(x, x[..., :7], op, prior, 1.0)
+    with pytest.raises(ValueError, match=r"^lam must be a finite number >= 0"):
+        inverse.objective(x, x, op, prior, True)
+    with pytest.raises(ValueError, match=r"^y must be shaped like the measurements A x of images"):
+        solve(x.flatten(), op, prior, 0.1, max_iter=2)
+    with pytest.raises(ValueError, match=r"^x_true must have the shape of the estimate"):
+        inverse.select_lam(x, op, prior, x_true=x[..., :7], lams=[0.1], max_iter=2)
+    assert solve(x, op, prior, 0.0, max_iter=2).x.shape == x.shape  # lam = 0: unregularised, valid
+
+
+def test_kernels_and_masks_are_tensors_or_arrays():
+    with pytest.raises(ValueError, match=r"^kernel must be a torch.Tensor \(or a NumPy array\), got list"):
+        inverse.Blur([[0.25, 0.5, 0.25]])
+    assert inverse.Blur(np.array([[0.25, 0.5, 0.25]])).kernel.dtype == F64
+    mask = torch.tensor([[1, 0], [0, 1]])  # a 0/1 integer mask is a mask
+    assert Inpainting(mask).mask.dtype == torch.float32 and MRI(mask).lipschitz() == 1.0
+    with pytest.raises(ValueError, match=r"^shape must be \(H, W\) or \(C, H, W\)"):
+        inverse.CompressedSensing(4, "ab")
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*63\)"):
+        inverse.CompressedSensing(4, (4, 4), seed=-1)
+
+
+@pytest.mark.parametrize("prior", [Tikhonov("identity"), Tikhonov(), inverse.TotalVariation()],
+                         ids=["tikhonov-identity", "tikhonov-gradient", "tv"])
+def test_every_prox_checks_tau_and_tau_zero_is_the_identity(prior):
+    v = torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(prior.prox(v, 0.0), v)
+    for tau in (-1.0, math.nan, True, "a"):
+        with pytest.raises(ValueError, match=r"^tau must be a finite number >= 0"):
+            prior.prox(v, tau)

@@ -5,14 +5,22 @@ import torch
 
 from gradflow.potentials import (
     ICNN,
+    FastGradientField,
     GradNetC,
     GradNetM,
     MGradNetC,
     MGradNetM,
     MLPField,
     MLPPotential,
+    autograd_gradient,
+    autograd_jacobian,
+    count_parameters,
     create_potential,
+    identity_scale_init,
     list_potentials,
+    make_elementwise_activation,
+    make_module_activation,
+    positive,
 )
 
 from .models import FIELDS
@@ -74,3 +82,51 @@ def test_device_mismatch_is_reported():
     x = torch.zeros(1, 2, device="meta")
     with pytest.raises(ValueError, match="meta"):
         net(x)
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: MGradNetC(2, strong_convexity=None), r"^strong_convexity must be a finite number >= 0"),
+        (lambda: ICNN(2, strong_convexity="0.1"), r"^strong_convexity must be a finite number >= 0"),
+        (lambda: MGradNetM(2, strong_convexity=True), r"^strong_convexity must be a finite number >= 0"),
+        (lambda: MLPPotential(2, widths=8), r"^widths must be a non-empty tuple of integers >= 1"),
+        (lambda: MLPField(2, widths=None), r"^widths must be a non-empty tuple"),
+        (lambda: ICNN(2, widths="ab"), r"^widths must be a non-empty tuple"),
+        (lambda: create_potential("icnn", 2, n_params=100, n_hidden=0), r"^n_hidden must be an integer >= 1"),
+        (lambda: create_potential(None, 2), r"^unknown potential name None"),
+        (lambda: create_potential(["icnn"], 2), r"^unknown potential name \['icnn'\]"),
+        (lambda: make_elementwise_activation("weighted_tanh", 4, True), r"^shape must be a non-empty tuple"),
+        (lambda: make_elementwise_activation("tanh", (), True), r"^shape must be a non-empty tuple"),
+        (lambda: make_elementwise_activation("tanh", (4,), "yes"), r"^monotone must be True or False"),
+        (lambda: make_module_activation("softmax", 0, 4, True), r"^n_modules must be an integer >= 1"),
+        (lambda: make_module_activation("softmax", 2, None, True), r"^width must be an integer >= 1"),
+        (lambda: positive([0.0]), r"^raw must be a floating-point torch.Tensor, got list"),
+        (lambda: positive(torch.zeros(2, dtype=torch.int64)), r"^raw must be a floating-point"),
+        (lambda: autograd_gradient("x", torch.zeros(2)), r"^energy must be a callable"),
+        (lambda: autograd_jacobian(lambda x: x, [0.0, 1.0]), r"^x must be a floating-point torch.Tensor"),
+        (lambda: count_parameters("x"), r"^model must be a torch.nn.Module"),
+        (lambda: identity_scale_init(ICNN(2)), r"^net must be a cascaded gradient network"),
+        (lambda: FastGradientField(torch.nn.Linear(2, 2)), r"^model must be a gradient network"),
+    ],
+)
+def test_every_bad_argument_is_named(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"tol": "a"}, "^tol"), ({"tol": float("inf")}, "^tol"),
+                                               ({"tol": True}, "^tol"), ({"max_iter": 2**70}, "^max_iter")])
+def test_inverse_checks_its_options(kwargs, match):
+    net = MGradNetM(2, width=4, n_modules=2, strong_convexity=0.5)
+    with pytest.raises(ValueError, match=match):
+        net.inverse(torch.zeros(3, 2), **kwargs)
+
+
+def test_valid_unusual_constructor_arguments_still_work():
+    assert MLPPotential(2, widths=[4, 3]).widths == (4, 3)
+    assert MGradNetC(2, width=4, strong_convexity=torch.tensor(0.5)).strong_convexity == 0.5
+    assert make_elementwise_activation("weighted_tanh", [2, 3], True).weights.a.shape == (2, 3)
+    net = MGradNetM(2, width=4, n_modules=2, strong_convexity=0.5).double()
+    y = torch.randn(3, 2, dtype=torch.float64)
+    assert torch.allclose(net(net.inverse(y, tol=1e-12)), y, atol=1e-10)

@@ -483,3 +483,12 @@ def test_checkpoint_without_a_fingerprint_resumes_with_a_warning(tmp_path, regre
         model, _ = run(mlp_factory, (x, y), tmp_path, resume=True)
     assert same_state(model, reference)
     assert "fingerprint" in load_checkpoint(tmp_path / "last.pt")  # rewritten in the current format
+
+
+def test_load_checkpoint_names_a_bad_path(tmp_path):
+    with pytest.raises(ValueError, match=r"^path must be a str or os.PathLike, got int"):
+        load_checkpoint(3)
+    with pytest.raises(FileNotFoundError, match=r"\(path does not exist\)"):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match=r"\(path is a directory\)"):
+        load_checkpoint(tmp_path)

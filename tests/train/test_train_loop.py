@@ -412,3 +412,10 @@ def test_unusable_output_paths_are_refused_before_training(tmp_path, regression,
     with pytest.raises(ValueError, match=message):
         fit(torch.nn.Linear(3, 1).double(), counted_mse, (x, y), steps=3, **paths, **QUIET)
     assert calls == [] and sorted(os.listdir(tmp_path)) == ["a_dir", "a_file"]
+
+
+@pytest.mark.parametrize("name", ["lr", "weight_decay"])
+def test_required_numeric_options_refuse_none_naming_the_option(name):
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match=rf"^{name} must be a finite number"):
+        fit(model, lambda m, b: m(b).sum(), torch.zeros(4, 1), steps=1, progress=False, **{name: None})
