@@ -162,3 +162,16 @@ def test_divergence_guard_stops_pnp_when_the_potential_is_unbounded_below(genera
     assert convex.converged and not convex.diverged
     with pytest.raises(ValueError, match="divergence_factor"):
         solve(y, op, prior, 1.0, "pnp", divergence_factor=1.0)
+
+
+def test_restore_picks_lbfgs_for_smooth_learned_priors_and_keeps_agd_for_a_quadratic_one():
+    from gradflow.inverse import GradNetPrior, Tikhonov
+    from gradflow.inverse._tasks import make_task, restore, solver_for
+
+    task = make_task("denoise", (24, 24), sigma=15 / 255)
+    assert solver_for(GradNetPrior(channels=1, n_filters=4, kernel_size=3), task) == ("lbfgs", 1e-5)
+    assert solver_for(Tikhonov(), task) == ("agd", 1e-4)
+    x = torch.rand(2, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+    y = x + 15 / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    result = restore(y, task, Tikhonov(), lam=0.36)
+    assert result.converged and result.method == "agd"
