@@ -210,22 +210,54 @@ class PortHamiltonianNet(nn.Module):
         return self.potential.energy(z)
 
 
-#: name -> one-line description of the models create_dynamics_model builds
+#: modules of the modular nets built by create_dynamics_model: with the foundation's default of 4 (wide
+#: softmax modules) GradNet-M fits the two-body field 22 dB worse than with 16 at the same parameter count
+#: (benchmarks/results/hamiltonian.md)
+_N_MODULES = 16
+
+
+def _potential(name: str, dim: int, n_params: int) -> Potential:
+    """The potential ``name`` of gradflow.potentials on R^dim with about ``n_params`` parameters: modular nets
+    with :data:`_N_MODULES` modules, cascaded ones from :func:`identity_scale_init`."""
+    options = {"n_modules": _N_MODULES} if name in ("gradnet_m", "mgradnet_m") else {}
+    net = create_potential(name, dim, n_params=n_params, **options)
+    return identity_scale_init(net) if isinstance(net, (GradNetC, MGradNetC)) else net
+
+
+def _hamiltonian(potential: str):
+    """Builder of HamiltonianNet(potential) on R^dim."""
+    return lambda dim, n_params: HamiltonianNet(_potential(potential, dim, n_params))
+
+
+def _separable(kinetic: str, potential: str):
+    """Builder of SeparableHamiltonianNet(T = kinetic, V = potential) on R^dim, the budget split evenly."""
+
+    def build(dim: int, n_params: int) -> SeparableHamiltonianNet:
+        T = _potential(kinetic, dim // 2, n_params // 2)
+        return SeparableHamiltonianNet(T, _potential(potential, dim // 2, n_params - count_parameters(T)))
+
+    return build
+
+
+#: name -> (one-line description, builder(dim, n_params)) of the models create_dynamics_model builds
 _MODELS = {
-    "hnn": "HamiltonianNet(MLPPotential): the HNN baseline (grad H by autograd)",
-    "gradnet_c": "HamiltonianNet(GradNetC)",
-    "gradnet_m": "HamiltonianNet(GradNetM)",
-    "mgradnet_c": "HamiltonianNet(MGradNetC): convex H",
-    "icnn": "HamiltonianNet(ICNN): convex H by autograd",
-    "separable_c": "SeparableHamiltonianNet(MGradNetC kinetic, GradNetC potential)",
-    "separable_m": "SeparableHamiltonianNet(MGradNetM kinetic, GradNetM potential)",
-    "neural_ode": "NeuralODE(MLPField): unstructured baseline",
+    "hnn": ("HamiltonianNet(MLPPotential): the HNN baseline (grad H by autograd)", _hamiltonian("mlp_potential")),
+    "gradnet_c": ("HamiltonianNet(GradNetC)", _hamiltonian("gradnet_c")),
+    "gradnet_m": ("HamiltonianNet(GradNetM)", _hamiltonian("gradnet_m")),
+    "mgradnet_c": ("HamiltonianNet(MGradNetC): convex H", _hamiltonian("mgradnet_c")),
+    "icnn": ("HamiltonianNet(ICNN): convex H by autograd", _hamiltonian("icnn")),
+    "separable_c": ("SeparableHamiltonianNet(MGradNetC kinetic, GradNetC potential)",
+                    _separable("mgradnet_c", "gradnet_c")),
+    "separable_m": ("SeparableHamiltonianNet(MGradNetM kinetic, GradNetM potential)",
+                    _separable("mgradnet_m", "gradnet_m")),
+    "neural_ode": ("NeuralODE(MLPField): unstructured baseline",
+                   lambda dim, n_params: NeuralODE(create_potential("mlp_field", dim, n_params=n_params))),
 }
 
 
 def list_dynamics_models() -> dict[str, str]:
     """Names accepted by :func:`create_dynamics_model` with a one-line description each."""
-    return dict(_MODELS)
+    return {name: description for name, (description, _) in _MODELS.items()}
 
 
 def create_dynamics_model(name: str, dim: int, n_params: int = 2000) -> nn.Module:
@@ -243,23 +275,4 @@ def create_dynamics_model(name: str, dim: int, n_params: int = 2000) -> nn.Modul
     check_positive_int(n_params, "n_params", minimum=10)
     if dim % 2:
         raise ValueError(f"dim is the phase-space size 2n and must be even, got {dim}")
-    if name.startswith("separable"):
-        kind = name[-1]
-        kinetic = _potential(f"mgradnet_{kind}", dim // 2, n_params // 2)
-        potential = _potential(f"gradnet_{kind}", dim // 2, n_params - count_parameters(kinetic))
-        return SeparableHamiltonianNet(kinetic, potential)
-    if name == "neural_ode":
-        return NeuralODE(create_potential("mlp_field", dim, n_params=n_params))
-    return HamiltonianNet(_potential({"hnn": "mlp_potential"}.get(name, name), dim, n_params))
-
-
-#: modules of the modular nets built by create_dynamics_model: with the foundation's default of 4 (wide
-#: softmax modules) GradNet-M fits the two-body field 22 dB worse than with 16 at the same parameter count
-#: (test derivative MSE 1.6e-3 vs 1.1e-5 at 5000 parameters; benchmarks/results/hamiltonian.md)
-_N_MODULES = 16
-
-
-def _potential(name: str, dim: int, n_params: int) -> Potential:
-    options = {"n_modules": _N_MODULES} if name.endswith("gradnet_m") else {}
-    net = create_potential(name, dim, n_params=n_params, **options)
-    return identity_scale_init(net) if isinstance(net, (GradNetC, MGradNetC)) else net
+    return _MODELS[name][1](dim, n_params)
