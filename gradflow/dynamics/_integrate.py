@@ -214,7 +214,9 @@ def odeint(field, z0: torch.Tensor, t, method: str = "dopri5", *, rtol: float = 
             * ``"leapfrog"``: Stormer-Verlet (drift-kick-drift), order 2, and ``"yoshida4"``: the
               Yoshida / Forest-Ruth triple jump, order 4. Explicit and symplectic for **separable**
               fields f = (dH/dp(p), -dH/dq(q)); the field is evaluated on the full state and the half
-              needed by each stage is used. Not symplectic (and not accurate to their order) otherwise.
+              needed by each stage is used, or, for a field with ``velocity(p)`` and ``force(q)`` methods
+              (:class:`SeparableHamiltonianNet`), only that half. Not symplectic (and not accurate to their
+              order) otherwise.
             * ``"implicit_midpoint"``: z1 = z0 + h f((z0 + z1) / 2), order 2, symplectic for any
               Hamiltonian field; each step solves the equation by ``solver="newton"`` (the default; Jacobian
               by autograd, d backward passes) or ``"fixed_point"`` until the update is below
@@ -305,17 +307,26 @@ def _fixed_grid(func, step, z0, t, step_size):
     return torch.stack(states)
 
 
+def _halves(func: _TimeField):
+    """(velocity(p), force(q)) of an autonomous separable field that provides them (e.g.
+    SeparableHamiltonianNet), else None: a drift then evaluates only dq/dt and a kick only dp/dt."""
+    velocity, force = getattr(func.field, "velocity", None), getattr(func.field, "force", None)
+    return (velocity, force) if callable(velocity) and callable(force) and not func.takes_time else None
+
+
 def _splitting_step(tableau: SplittingTableau):
     def step(func, t, h, z):
         n = z.shape[-1] // 2
         q, p = z[..., :n], z[..., n:]
-        time = t
+        time, halves = t, _halves(func)
         for a, b in zip(tableau.drift, tableau.kick):
             if a:  # time advances with the drifts; a drift sees the middle of its time interval
-                q = q + (a * h) * func(time + 0.5 * a * h, torch.cat([q, p], -1))[..., :n]
+                dq = halves[0](p) if halves else func(time + 0.5 * a * h, torch.cat([q, p], -1))[..., :n]
+                q = q + (a * h) * dq
                 time = time + a * h
             if b:
-                p = p + (b * h) * func(time, torch.cat([q, p], -1))[..., n:]
+                dp = halves[1](q) if halves else func(time, torch.cat([q, p], -1))[..., n:]
+                p = p + (b * h) * dp
         return torch.cat([q, p], -1)
 
     return step

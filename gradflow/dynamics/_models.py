@@ -111,7 +111,16 @@ class SeparableHamiltonianNet(nn.Module):
         """(grad T(p), -grad V(q)): (..., 2n) -> (..., 2n)."""
         _check_state(z, self)
         n = self.dim // 2
-        return torch.cat([self.kinetic(z[..., n:]), -self.potential(z[..., :n])], -1)
+        return torch.cat([self.velocity(z[..., n:]), self.force(z[..., :n])], -1)
+
+    def velocity(self, p: torch.Tensor) -> torch.Tensor:
+        """dq/dt = grad T(p): (..., n) -> (..., n). The splitting integrators of :func:`odeint` call the two halves
+        of the field separately (a drift needs only this one)."""
+        return self.kinetic(p)
+
+    def force(self, q: torch.Tensor) -> torch.Tensor:
+        """dp/dt = -grad V(q): (..., n) -> (..., n) (a kick of the splitting integrators needs only this one)."""
+        return -self.potential(q)
 
     def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
         """T(p) + V(q): (..., 2n) -> (...)."""

@@ -189,3 +189,22 @@ def test_bad_methods_and_options():
     with pytest.raises(ValueError, match="step_size"):
         odeint(oscillator, z0, t, method="leapfrog", step_size=-1.0)
     assert {"leapfrog", "yoshida4", "implicit_midpoint", "dopri5", "rk4"} <= set(list_methods())
+
+
+def test_splitting_methods_evaluate_only_the_needed_half_of_a_separable_model():
+    from gradflow.dynamics import SeparableHamiltonianNet
+    from gradflow.potentials import GradNetC, MGradNetC
+
+    torch.manual_seed(0)
+    model = SeparableHamiltonianNet(MGradNetC(2, width=8), GradNetC(2, width=8)).double()
+    calls = {"kinetic": 0, "potential": 0}
+    model.kinetic.register_forward_hook(lambda *_: calls.__setitem__("kinetic", calls["kinetic"] + 1))
+    model.potential.register_forward_hook(lambda *_: calls.__setitem__("potential", calls["potential"] + 1))
+    z0 = torch.randn(3, 4, dtype=torch.float64)
+    t = torch.linspace(0, 1, 11, dtype=torch.float64)
+    for method, drifts, kicks in (("leapfrog", 2, 1), ("yoshida4", 4, 3)):
+        calls.update(kinetic=0, potential=0)
+        z = odeint(model, z0, t, method=method)
+        assert calls == {"kinetic": 10 * drifts, "potential": 10 * kicks}
+        full = odeint(lambda s: model(s), z0, t, method=method)  # no velocity/force: the full field per stage
+        torch.testing.assert_close(z, full, rtol=0, atol=1e-12)
