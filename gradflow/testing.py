@@ -81,7 +81,7 @@ def _field_jacobian(field, x: torch.Tensor) -> torch.Tensor:
 
 def assert_conservative(field, x: torch.Tensor, rtol: float | None = None, atol: float | None = None) -> None:
     """Assert the Jacobian of ``field`` at the points ``x`` (..., d) is symmetric, i.e. the field is a
-    gradient there: max |J - J^T| <= atol + rtol max|J|."""
+    gradient there: ``max |J - J^T| <= atol + rtol max|J|``."""
     _check(field, x)
     rtol, atol = tolerance(x.dtype, rtol, atol)
     J = _field_jacobian(field, x)
@@ -169,7 +169,7 @@ def _inner(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def assert_adjoint(operator, x: torch.Tensor, y: torch.Tensor | None = None, rtol: float | None = None,
                    atol: float | None = None) -> None:
     """Assert ``operator.adjoint`` is the adjoint of ``operator`` at the inputs ``x`` (B, ...): per sample,
-    |<A x, y> - <x, A^T y>| <= atol + rtol ||A x|| ||y||, with measurements ``y`` shaped like ``A(x)`` (default:
+    ``|<A x, y> - <x, A^T y>| <= atol + rtol ||A x|| ||y||``, with measurements ``y`` shaped like ``A(x)`` (default:
     standard normal ones from a fixed seed). Real inner products (the real part for complex measurements).
 
     Example:

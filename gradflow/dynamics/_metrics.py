@@ -51,7 +51,7 @@ def _check_system(system) -> None:
 
 
 def energy_drift(system: HamiltonianSystem, trajectory: torch.Tensor) -> torch.Tensor:
-    """|H(z_t) - H(z_0)| / |H(z_0)| under the true H along ``trajectory`` (T, ..., 2n), T >= 1 finite states:
+    """``|H(z_t) - H(z_0)| / |H(z_0)|`` under the true H along ``trajectory`` (T, ..., 2n), T >= 1 finite states:
     shape (T, ...).
 
     Example:
@@ -76,7 +76,7 @@ def rollout_metrics(model, system: HamiltonianSystem, z0: torch.Tensor, t: torch
 
     Returns a dict with ``state_mse`` (mean over times, trajectories and coordinates of the squared state
     error), ``energy_mse`` (mean of (H(z_model) - H(z_true))^2 under the true H, HNN's energy metric),
-    ``energy_drift`` (mean over trajectories of the largest |H(z_model(t)) - H(z0)| / |H(z0)|) and the
+    ``energy_drift`` (mean over trajectories of the largest ``|H(z_model(t)) - H(z0)| / |H(z0)|``) and the
     trajectories ``model_trajectory``, ``true_trajectory`` ((T, B, 2n)).
 
     Every argument is checked first: an unknown ``method``, a bad tolerance, step size or option, or a

@@ -371,7 +371,7 @@ class NBody(HamiltonianSystem):
     r"""Planar gravitational n-body problem with unit masses and G = 1, z = (q_1, .., q_n, p_1, .., p_n),
     q_i, p_i in R^2 (state size 4n), optionally with Plummer softening eps >= 0:
 
-        H = sum_i |p_i|^2 / 2 - sum_{i<j} 1 / sqrt(|q_i - q_j|^2 + eps^2).
+        ``H = sum_i |p_i|^2 / 2 - sum_{i<j} 1 / sqrt(|q_i - q_j|^2 + eps^2)``.
 
     H is invariant under translations, so the total momentum sum_i p_i is conserved. A ring of more than
     a few bodies is unstable and close encounters make the unsoftened flow stiff (simulating it slows
@@ -612,7 +612,7 @@ class FPUTChain(_Chain):
     harmonic chain with normal-mode frequencies 2 sin(k pi / (2 (n + 1))), k = 1..n.
 
     Default data: 50 trajectories on [0, 10] with 100 points, q_i and p_i uniform in [-0.5, 0.5]
-    (|r| <= 1, far below the alpha chain's barrier at r = -1 / alpha), no noise, 20% for testing.
+    (``|r| <= 1``, far below the alpha chain's barrier at r = -1 / alpha), no noise, 20% for testing.
 
     Example:
         >>> FPUTChain(16, beta=1.0).dim

@@ -111,7 +111,7 @@ def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, 
         images: clean training patches (N, C, p, p) in [0, 1] (e.g. from :func:`patch_dataset`).
         sigma: noise standard deviation on the images' scale (25/255 = 25 on a 0-255 scale).
         val_images: held-out patches; their noise is drawn once (seed + 1) so validation is comparable.
-        steps, batch_size, lr, seed, device, max_time, progress, **fit_options: passed to ``fit``.
+        steps, batch_size, lr, seed, device, max_time, progress: passed to ``fit``, as are the other keyword arguments.
 
     Returns:
         the :class:`~gradflow.train.FitResult` (losses are mean squared errors per pixel).

@@ -86,8 +86,8 @@ class Prior(nn.Module):
     def prox(self, v: torch.Tensor, tau: float, *, tol: float | None = None, max_iter: int = 500) -> torch.Tensor:
         r"""prox_{tau R}(v) = argmin_x 1/2 ||x - v||^2 + tau R(x), per image.
 
-        The inner problem h(x) = 1/2 ||x - v||^2 + tau R(x) is (1 - tau L_-)-strongly convex and
-        (1 + tau L)-smooth (L_- = 0 for convex R, L for the non-convex ones, which need tau L < 1). It is
+        The inner problem h(x) = 1/2 ||x - v||^2 + tau R(x) is (1 - tau ``L_-``)-strongly convex and
+        (1 + tau L)-smooth (``L_- = 0`` for convex R, L for the non-convex ones, which need tau L < 1). It is
         solved by Nesterov's accelerated gradient with the certified step 1 / (1 + tau L) and momentum
         (sqrt(kappa) - 1) / (sqrt(kappa) + 1) from v, until ||grad h|| <= tol max(1, ||v||) for every
         image (default tol: 1e-5 in float32, 1e-9 in float64). Raises ConvergenceError after

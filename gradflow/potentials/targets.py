@@ -113,7 +113,7 @@ class NonConvex2D(FieldTarget):
 class PolyMax(FieldTarget):
     r"""F(x) = max_{A in {S, P, Q}} (x - 1/2)^T A (x - 1/2) / c on [0, 1]^d, d >= 2 (the paper's PolyMax).
 
-    With a_ij = (i + j - 2)/(2d - 2) and D_ij = log(d) (1 + |i - j|) (1-based i, j):
+    With a_ij = (i + j - 2)/(2d - 2) and ``D_ij = log(d) (1 + |i - j|)`` (1-based i, j):
     S_ij = (2 + sin(4 pi a_ij)) / D_ij, P_ij = (1 + 2 a_ij) / D_ij, Q_ij = (3 - 2 a_ij) / D_ij, and c the
     mean gradient norm of the unnormalised F over 10,000 uniform points drawn with seed ``seed``. The
     gradient 2 A*(x - 1/2)/c (A* the maximiser) is discontinuous where the maximiser changes.

@@ -139,6 +139,7 @@ def fit(
           processes is not reproduced across a resume, randomness in the main process is);
         * a callable ``sample(generator) -> batch`` (infinite/synthetic data): called once per step
           with a CPU ``torch.Generator`` seeded from ``(seed, rank, call index)``; use ``steps``.
+
         Validation visits ``val_data`` in order in batches of ``batch_size`` (a sampler: one batch from a
         fixed seed); the validation loss is the mean of ``val_loss`` (default ``loss``) over batches,
         computed in eval mode under ``torch.no_grad()``, or with gradients if ``val_grad=True`` (losses

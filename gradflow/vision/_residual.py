@@ -324,7 +324,7 @@ class GradResidual(_GatedSkip):
     ``"gradient"``            F(x) + P(g_hat)
     ``"identity+gradient"``   F(x) + P(x + g_hat)
     ``"convex"``              F(x) + P((1 - s(a)) x + s(a) g_hat)  (the paper's form)
-    ``"gradmag"``             F(x) + P((1 - s(a)) x + s(a) |g_hat|)  (ablation: magnitude, no sign)
+    ``"gradmag"``             F(x) + P((1 - s(a)) x + s(a) ``|g_hat|``)  (ablation: magnitude, no sign)
     ========================  =========================================================
 
     s = sigmoid and a is a scalar per block (``alpha_init``; a Parameter unless ``learn_alpha=False``;
