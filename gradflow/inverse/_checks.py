@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import torch
 
 from .._validation import check_finite, check_number
 
-__all__ = ["check_image", "check_lam", "check_like", "check_measurement"]
+__all__ = ["check_image", "check_lam", "check_like", "check_measurement", "inputs_checked"]
+
+#: False inside :func:`inputs_checked`: image and measurement checks then skip the NaN/inf test
+_CHECK_FINITE = contextvars.ContextVar("gradflow_inverse_check_finite", default=True)
+
+
+@contextlib.contextmanager
+def inputs_checked():
+    """Within this context :func:`check_image` and :func:`check_measurement` check types and shapes only, not
+    finiteness (a device sync per call): for a solver's iterations, whose inputs were checked once at its entry
+    and whose divergence guard catches non-finite iterates."""
+    token = _CHECK_FINITE.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_FINITE.reset(token)
 
 
 def check_image(x, name: str = "x", channels: int | None = None) -> torch.Tensor:
@@ -21,7 +39,8 @@ def check_image(x, name: str = "x", channels: int | None = None) -> torch.Tensor
         raise ValueError(f"{name} must have {channels} channel(s), got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
-    check_finite(x, name)
+    if _CHECK_FINITE.get():
+        check_finite(x, name)
     return x
 
 
@@ -33,7 +52,8 @@ def check_measurement(y, name: str = "y") -> torch.Tensor:
         raise ValueError(f"{name} must be a floating-point or complex tensor, got dtype {y.dtype}")
     if y.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(y.shape)}")
-    check_finite(y, name)
+    if _CHECK_FINITE.get():
+        check_finite(y, name)
     return y
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .._validation import check_choice, check_number, check_positive_int
-from ._checks import check_image, check_lam, check_measurement
+from ._checks import check_image, check_lam, check_measurement, inputs_checked
 from ._metrics import psnr
 from .operators import LinearOperator
 from .priors import _PROX_TOL, Prior
@@ -199,9 +199,10 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
             return operator.data_prox(v - step * lam * prior.grad(v) if lam > 0 else v, y, step, tol=data_tol)
 
     if method == "lbfgs":
-        return _lbfgs(x, y, operator, prior, lam, 1.0 / (L_A + lam * L_R), max_iter, tol, radius)
+        with inputs_checked():
+            return _lbfgs(x, y, operator, prior, lam, 1.0 / (L_A + lam * L_R), max_iter, tol, radius)
     accelerated = method in ("agd", "fista")
-    with torch.no_grad():
+    with torch.no_grad(), inputs_checked():
         F_x = float(_objective(x, y, operator, prior, lam).sum())
         v, x_prev, t = x, x, 1.0
         history, converged, diverged = [], False, False

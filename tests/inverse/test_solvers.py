@@ -175,3 +175,18 @@ def test_restore_picks_lbfgs_for_smooth_learned_priors_and_keeps_agd_for_a_quadr
     y = x + 15 / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
     result = restore(y, task, Tikhonov(), lam=0.36)
     assert result.converged and result.method == "agd"
+
+
+def test_solver_iterations_skip_the_finiteness_sync_but_the_entry_checks_it(monkeypatch):
+    import gradflow._validation as validation
+    from gradflow.inverse import Blur, TotalVariation, _checks, gaussian_kernel, solve
+
+    calls = []
+    original = validation.check_finite
+    monkeypatch.setattr(_checks, "check_finite", lambda x, name="input": (calls.append(name), original(x, name)))
+    y = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    result = solve(y, Blur(gaussian_kernel(1.0)), TotalVariation(eps=0.01), 0.01, "agd", max_iter=50)
+    assert len(result.history) > 5
+    assert len(calls) <= 4  # y and the start at entry; none per iteration (each would call it several times)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        solve(torch.full_like(y, float("nan")), Blur(gaussian_kernel(1.0)), TotalVariation(eps=0.01), 0.01, "agd")
