@@ -130,3 +130,16 @@ def test_valid_unusual_constructor_arguments_still_work():
     net = MGradNetM(2, width=4, n_modules=2, strong_convexity=0.5).double()
     y = torch.randn(3, 2, dtype=torch.float64)
     assert torch.allclose(net(net.inverse(y, tol=1e-12)), y, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["gradnet_c", "mgradnet_m", "icnn"])
+def test_potentials_work_under_torch_func_transforms_and_still_refuse_nan_when_called(name):
+    from gradflow.potentials import create_potential
+
+    torch.manual_seed(0)
+    net = create_potential(name, 3, n_params=200).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    jac = torch.vmap(torch.func.jacrev(net))(x)  # the finiteness check would read a value of a wrapped tensor
+    torch.testing.assert_close(jac, net.jacobian(x))
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        net(torch.full((2, 3), float("nan"), dtype=torch.float64))
