@@ -72,22 +72,32 @@ def newton_cg(psi: MonotonePotential, y: torch.Tensor, x0: torch.Tensor | None =
     through grad psi, so no (d, d) Jacobian per point is formed. The preconditioner is the mean Jacobian
     at 32 of the starting points (one Cholesky per call). The step is damped by Armijo backtracking on
     ||grad psi(x) - y||^2 / 2; iterations stop when ||grad psi(x) - y||_inf <= tol (1 + ||y||_inf) for
-    every point. Cost per Newton step: about ``cg_iters + 2`` forward-and-backward passes.
+    every point. Points below the tolerance are left as they are and drop out of the later steps, whose
+    passes run on the points still unsolved only. Cost per Newton step: about ``cg_iters + 2``
+    forward-and-backward passes over those points.
     """
     y = y.detach()
     x = torch.zeros_like(y) if x0 is None else x0.detach().clone()
     with torch.no_grad():
         factor = _preconditioner(psi, x)
     res = torch.full(y.shape[:1], float("inf"), dtype=y.dtype, device=y.device)
-    for _ in range(max_iter + 1):
+    rows = torch.arange(y.shape[0], device=y.device)  # the points not yet solved
+    for iteration in range(max_iter + 1):
+        xa, ya = x[rows], y[rows]
         with torch.enable_grad():
-            xr = x.requires_grad_(True)
+            xr = xa.requires_grad_(True)
             g = psi(xr)
-        r = (g - y).detach()
-        res = _scaled_residual(r, y)
-        active = res > tol
-        if not bool(active.any()) or _ == max_iter:
+        r = (g - ya).detach()
+        res[rows] = _scaled_residual(r, ya)
+        active = res[rows] > tol
+        if not bool(active.any()) or iteration == max_iter:
             break
+        if not bool(active.all()):  # drop the solved points: the passes below run on the others only
+            rows, xa, ya = rows[active], xa[active].detach(), ya[active]
+            with torch.enable_grad():
+                xr = xa.requires_grad_(True)
+                g = psi(xr)
+            r = (g - ya).detach()
 
         def hvp(v, g=g, xr=xr):
             return torch.autograd.grad(g, xr, v, retain_graph=True)[0]
@@ -97,15 +107,15 @@ def newton_cg(psi: MonotonePotential, y: torch.Tensor, x0: torch.Tensor | None =
             phi = 0.5 * r.square().sum(-1)
             slope = (r * hvp(step)).sum(-1)
             t = torch.ones_like(phi)
-            x = x.detach()
+            xa = xa.detach()
             for _ in range(20):
-                x_try = x + t.unsqueeze(-1) * step
-                r_try = psi(x_try) - y
-                accept = (0.5 * r_try.square().sum(-1) <= phi + 1e-4 * t * slope.clamp_max(0)) | ~active
+                x_try = xa + t.unsqueeze(-1) * step
+                r_try = psi(x_try) - ya
+                accept = 0.5 * r_try.square().sum(-1) <= phi + 1e-4 * t * slope.clamp_max(0)
                 if bool(accept.all()):
                     break
                 t = torch.where(accept, t, 0.5 * t)
-            x = torch.where((active & accept).unsqueeze(-1), x_try, x)
+            x[rows] = torch.where(accept.unsqueeze(-1), x_try, xa)
     return x.detach(), res
 
 
@@ -220,7 +230,7 @@ class Amortized(Conjugate):
 
     def __init__(self, max_iter: int = 6, loss: str = "regression", fine_tune: str = "auto", cg_iters: int = 8):
         super().__init__(max_iter)
-        self.loss = check_choice(loss, "amortization", AMORTIZATION_LOSSES)
+        self.loss = check_choice(loss, "loss", AMORTIZATION_LOSSES)
         self.fine_tune = check_choice(fine_tune, "fine_tune", {"auto", "newton", "newton_cg"})
         self.cg_iters = check_positive_int(cg_iters, "cg_iters")
         if self.loss == "regression" and self.max_iter == 0:

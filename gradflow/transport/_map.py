@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 
 import torch
@@ -149,9 +150,12 @@ class OTMap:
         against x's batch shape (...); returns (..., d). Pushing samples of P gives samples of the W2
         geodesic P_t. A plain tensor unless ``x`` requires grad."""
         x = self._points(x, "x")
+        number = isinstance(t, numbers.Real) and not isinstance(t, bool)
+        if not (number or (isinstance(t, torch.Tensor) and t.is_floating_point())):
+            raise ValueError(f"t must be a number or a floating-point tensor in [0, 1], got {t!r}")
         y = self(x)
         tt = torch.as_tensor(t, dtype=x.dtype)
-        if not tt.is_floating_point() or not bool(((tt >= 0) & (tt <= 1)).all()):
+        if not bool(((tt >= 0) & (tt <= 1)).all()):
             raise ValueError(f"t must lie in [0, 1], got {t!r}")
         tt = tt.to(x.device).unsqueeze(-1) if tt.ndim else tt.to(x.device)
         return x + tt * (y - x)

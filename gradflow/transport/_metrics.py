@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .._validation import check_finite, check_positive_int
+from .._validation import check_finite, check_number, check_positive_int
 
 __all__ = ["AffineMap", "bures_map", "cosine_similarity", "gaussian_map", "l2_uvp", "sinkhorn_plan", "w2"]
 
@@ -68,6 +68,16 @@ class AffineMap:
     """
 
     def __init__(self, matrix: torch.Tensor, mean_in: torch.Tensor, mean_out: torch.Tensor):
+        square = isinstance(matrix, torch.Tensor) and matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] > 0
+        d = matrix.shape[0] if square else None
+        for value, name, shape in ((matrix, "matrix", "(d, d) with d >= 1"), (mean_in, "mean_in", f"({d},)"),
+                                   (mean_out, "mean_out", f"({d},)")):
+            ok = square if name == "matrix" else isinstance(value, torch.Tensor) and value.shape == (d,)
+            if not ok or not value.is_floating_point():
+                got = (f"shape {tuple(value.shape)}, dtype {value.dtype}" if isinstance(value, torch.Tensor)
+                       else type(value).__name__)
+                raise ValueError(f"{name} must be a floating-point tensor of shape {shape}, got {got}")
+            check_finite(value, name)
         self.matrix, self.mean_in, self.mean_out = matrix, mean_in, mean_out
 
     @property
@@ -173,9 +183,7 @@ def l2_uvp(T, T_true, x: torch.Tensor, target_var: float) -> float:
         1.0
     """
     check_samples(x, "x")
-    var = float(target_var)
-    if not (math.isfinite(var) and var > 0):
-        raise ValueError(f"target_var must be a finite number > 0, got {target_var!r}")
+    var = check_number(target_var, "target_var", minimum=0, strict=True)
     diff = _evaluate(T, x, "T") - _evaluate(T_true, x, "T_true")
     return float(100.0 * diff.square().sum(-1).mean() / var)
 

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_number, check_positive_int
 from ..potentials import MGradNetC, MGradNetM, MonotonePotential, create_potential, positive
 
 __all__ = ["DEFAULT_MODULES", "BrenierNet", "default_net"]
@@ -23,7 +23,8 @@ def default_net(dim: int, kind: str = "mgradnet_m", n_modules: int = DEFAULT_MOD
     """The residual network used by :class:`BrenierNet` by default, sized from the dimension: an mGradNet-M
     with ``n_modules`` modules (default 8) of width max(32, 4 d), or an mGradNet-C of depth 2 and width
     max(64, 8 d) (``n_modules`` unused)."""
-    check_choice(kind, "net", _NETS)
+    check_positive_int(dim, "dim")
+    check_choice(kind, "kind", _NETS)
     if kind == "mgradnet_m":
         return create_potential(kind, dim, width=max(32, 4 * dim), n_modules=n_modules)
     return create_potential(kind, dim, width=max(64, 8 * dim), depth=2)
@@ -56,17 +57,16 @@ class BrenierNet(MonotonePotential):
 
     def __init__(self, dim: int, net: MonotonePotential | None = None, *, gate: float = 0.1,
                  strong_convexity: float = 0.0):
-        super().__init__(dim, strong_convexity)
+        super().__init__(dim, check_number(strong_convexity, "strong_convexity", minimum=0))
+        gate = check_number(gate, "gate", minimum=0, strict=True)
         net = default_net(dim) if net is None else net
         if not isinstance(net, MonotonePotential) or net.dim != dim:
             raise ValueError(f"net must be a MonotonePotential on R^{dim}, got {net!r}")
-        if not (isinstance(gate, (int, float)) and math.isfinite(gate) and gate > 0):
-            raise ValueError(f"gate must be a finite number > 0, got {gate!r}")
         self.net = net
         self.factor = nn.Parameter(torch.eye(dim))
         self.center = nn.Parameter(torch.zeros(dim))
         self.offset = nn.Parameter(torch.zeros(dim))
-        self.gate = nn.Parameter(torch.tensor(math.log(math.expm1(gate))))
+        self.gate = nn.Parameter(torch.tensor(gate + math.log(-math.expm1(-gate))))  # softplus^{-1}(gate)
 
     @torch.no_grad()
     def init_affine(self, matrix: torch.Tensor, mean_in: torch.Tensor, mean_out: torch.Tensor) -> None:

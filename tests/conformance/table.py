@@ -452,6 +452,11 @@ def _dynamics_entries() -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ transport
+def _inverse_arg(method: str) -> dict:
+    """A map's ``inverse`` takes its points as ``y`` (a point of the target)."""
+    return {"x": "y"} if method == "inverse" else {}
+
+
 def _transport_entries(tmp: str) -> dict:
     torch.manual_seed(0)
     x, y = _randn(64, 2), _randn(64, 2, seed=1) + 1.0
@@ -483,7 +488,8 @@ def _transport_entries(tmp: str) -> dict:
             T.fit_ot_map, {"source": x, "target": y, "steps": 2, "progress": False, "method": "plan"},
             {"source": "tensor", "target": "tensor", "steps": "count", "lr": "positive", "seed": "seed",
              "dtype": "dtype", "method": "name", "batch_size": "count", "val_fraction": "fraction"},
-            valid=_none_ok("lr", "batch_size", "val_fraction", "dtype")),
+            # val_fraction 0: no held-out validation
+            valid=(*_none_ok("lr", "batch_size", "val_fraction", "dtype"), ("val_fraction", "zero"))),
         "gradflow.transport.gaussian_map": Entry(
             T.gaussian_map, {"mean_p": zero, "cov_p": eye, "mean_q": zero, "cov_q": 2 * eye},
             {"mean_p": "tensor", "cov_p": "tensor", "mean_q": "tensor", "cov_q": "tensor"},
@@ -492,18 +498,21 @@ def _transport_entries(tmp: str) -> dict:
                                            {"T": "callable", "T_true": "callable", "x": "tensor",
                                             "target_var": "positive"}),
         "gradflow.transport.w2": Entry(T.w2, {"x": x, "y": y}, {"x": "tensor", "y": "tensor", "reg": "positive",
-                                                                "max_exact": "count", "iters": "count"}),
+                                                                "max_exact": "count", "iters": "count"},
+                                   valid=(("max_exact", "zero"),)),  # max_exact 0: entropic unless exact=True
     }
     for method in ("__call__", "potential", "inverse", "transport_cost"):
         table[f"gradflow.transport.OTMap.{method}"] = Entry(lambda x, _m=method: getattr(ot, _m)(x), {"x": x[:4]},
-                                                            {"x": "tensor"})
+                                                            {"x": "tensor"}, names=_inverse_arg(method))
     table["gradflow.transport.OTMap.interpolate"] = Entry(lambda x, t: ot.interpolate(x, t), {"x": x[:4], "t": 0.5},
-                                                          {"x": "tensor", "t": "fraction"})
+                                                          {"x": "tensor", "t": "fraction"},
+                                                          valid=(("t", "zero"),))  # t = 0: the identity (P itself)
     table["gradflow.transport.OTMap.load"] = Entry(T.OTMap.load, {"path": f"{tmp}/map.pt"}, {"path": "path"},
                                                    bad={"model": [("str", "x")]})
     for method in ("__call__", "potential", "inverse"):
         table[f"gradflow.transport.AffineMap.{method}"] = Entry(lambda x, _m=method: getattr(affine, _m)(x),
-                                                                {"x": x[:4]}, {"x": "tensor"})
+                                                                {"x": x[:4]}, {"x": "tensor"},
+                                                                names=_inverse_arg(method))
     return table
 
 

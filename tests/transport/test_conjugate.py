@@ -48,6 +48,24 @@ def test_newton_cg_from_a_warm_start_needs_fewer_iterations():
     assert float(warm.max()) < 1e-3 * float(cold.max())
 
 
+def test_newton_cg_leaves_solved_points_alone_and_runs_on_the_others_only():
+    psi = _curved_potential(8)
+    y = torch.randn(64, 8, dtype=torch.float64)
+    with torch.no_grad():
+        exact = psi.inverse(y, tol=1e-12)
+    x0 = exact.clone()
+    x0[0] += 0.1  # one unsolved point
+    rows = []
+    hook = psi.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    try:
+        x, residual = newton_cg(psi, y, x0, tol=1e-9, max_iter=10)
+    finally:
+        hook.remove()
+    assert float(residual.max()) <= 1e-9
+    assert torch.equal(x[1:], x0[1:])
+    assert rows[0] == 64 and max(rows[1:]) == 1  # after the first residual, only the unsolved point
+
+
 def _gradients(module, value):
     module.zero_grad(set_to_none=True)
     value.backward()

@@ -45,11 +45,19 @@ def test_init_affine_starts_at_the_affine_map(generator):
     assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in psi.parameters())
 
 
+@pytest.mark.parametrize("gate", [1e-6, 0.1, 50.0, 1e3])
+def test_brenier_net_starts_with_the_given_gate(gate):
+    psi = BrenierNet(2, gate=gate).double()
+    assert float(psi._gate().detach()) == pytest.approx(gate, rel=1e-6)
+
+
 @pytest.mark.parametrize(
     "make, match",
     [
         (lambda: BrenierNet(2, MGradNetC(3)), "R\\^2"),
         (lambda: BrenierNet(2, gate=0.0), "gate"),
+        (lambda: BrenierNet(2, gate=True), "gate"),
+        (lambda: BrenierNet(2, strong_convexity=None), "strong_convexity"),
         (lambda: BrenierNet(2, strong_convexity=-1.0), "strong_convexity"),
         (lambda: BrenierNet(2).init_affine(-torch.eye(2), torch.zeros(2), torch.zeros(2)), "semidefinite"),
         (lambda: BrenierNet(2).init_affine(torch.eye(3), torch.zeros(2), torch.zeros(2)), "expected A"),
