@@ -143,3 +143,13 @@ def test_potentials_work_under_torch_func_transforms_and_still_refuse_nan_when_c
     torch.testing.assert_close(jac, net.jacobian(x))
     with pytest.raises(ValueError, match="x contains NaN or inf"):
         net(torch.full((2, 3), float("nan"), dtype=torch.float64))
+
+
+@pytest.mark.parametrize(("dim", "n_params", "n_modules"), [(2, 100, 4), (2, 300, 8), (2, 500, 16), (8, 2000, 16)])
+def test_gradnet_m_sized_by_budget_gets_the_most_modules_of_width_at_least_8(dim, n_params, n_modules):
+    from gradflow.potentials import create_potential
+
+    net = create_potential("gradnet_m", dim, n_params=n_params)
+    assert net.n_modules == n_modules and (net.width >= 8 or n_modules == 4)
+    assert abs(count_parameters(net) - n_params) <= 0.1 * n_params
+    assert create_potential("gradnet_m", dim, n_params=n_params, n_modules=4).n_modules == 4  # explicit wins
