@@ -9,7 +9,7 @@ import types
 import pytest
 import torch
 
-import gradflow.demo
+import gradflow.cli.demo
 from gradflow import __version__
 from gradflow.cli import main
 
@@ -27,8 +27,8 @@ def test_demo_quick_writes_a_report_with_figures(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
     captured = capsys.readouterr()
     assert captured.out.endswith(f"report written to {tmp_path / 'report.md'}\n")  # stdout: the result
-    n = len(gradflow.demo.SECTIONS)
-    for number, (title, _) in enumerate(gradflow.demo.SECTIONS, 1):  # never silent off a terminal
+    n = len(gradflow.cli.demo.SECTIONS)
+    for number, (title, _) in enumerate(gradflow.cli.demo.SECTIONS, 1):  # never silent off a terminal
         assert f"demo: [{number}/{n}] {title}: started\n" in captured.err
         assert re.search(rf"demo: \[{number}/{n}\] {title}: done in \d+\.\ds\n", captured.err)
     assert re.search(rf"demo: all {n} sections done in \d+\.\ds\n", captured.err)
@@ -57,12 +57,12 @@ def _fake_sections(monkeypatch):
     module.ok_section, module.fragile_section = ok_section, fragile_section
     monkeypatch.setitem(sys.modules, module.__name__, module)
     sections = [("fine", f"{module.__name__}:ok_section"), ("fragile", f"{module.__name__}:fragile_section")]
-    monkeypatch.setattr(gradflow.demo, "SECTIONS", sections)
+    monkeypatch.setattr(gradflow.cli.demo, "SECTIONS", sections)
 
 
 def test_demo_prints_a_line_as_each_section_starts_and_ends(tmp_path, capsys, monkeypatch):
     _fake_sections(monkeypatch)
-    path = gradflow.demo.run_demo(tmp_path, quick=True, device="cpu")
+    path = gradflow.cli.demo.run_demo(tmp_path, quick=True, device="cpu")
     assert path.read_text().count("| fake | options |") == 1
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "demo: 2 sections (fine, fragile); quick=True, device=cpu, seed=0, max_time=None"
@@ -72,11 +72,11 @@ def test_demo_prints_a_line_as_each_section_starts_and_ends(tmp_path, capsys, mo
     assert re.fullmatch(r"demo: all 2 sections done in \d+\.\ds", lines[5]) and len(lines) == 6
 
     with pytest.raises(RuntimeError, match="boom"):
-        gradflow.demo.run_demo(tmp_path, quick=False, device="cpu")
+        gradflow.cli.demo.run_demo(tmp_path, quick=False, device="cpu")
     assert re.fullmatch(r"demo: \[2/2\] fragile: failed after \d+\.\ds \(RuntimeError\)",
                         capsys.readouterr().err.splitlines()[-1])
 
-    gradflow.demo.run_demo(tmp_path, quick=True, device="cpu", progress=False)
+    gradflow.cli.demo.run_demo(tmp_path, quick=True, device="cpu", progress=False)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 

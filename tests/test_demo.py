@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from gradflow.report import SUMMARY_HEADERS, Comparison, Report, summary_rows
+from gradflow.cli.report import SUMMARY_HEADERS, Comparison, Report, summary_rows
 
 
 def field_row(ours_db, baseline_db=-32.0, **options):
@@ -115,7 +115,7 @@ def test_the_written_summary_flags_losses_and_failures(tmp_path):
     assert "| FAILED: error -5.0 dB is above the -10 dB failure line (gradflow loses by 35.0 dB) |" in summary
 
 
-@pytest.mark.parametrize("module", ["gradflow.report", "gradflow.demo"])
+@pytest.mark.parametrize("module", ["gradflow.cli.report", "gradflow.cli.demo"])
 def test_doctests_write_nothing_into_the_working_directory(module, tmp_path, monkeypatch):
     """`make test` runs the doctests from the repository root: an example that writes relative to the
     working directory leaves files in the checkout (it left out/report.md there)."""

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from gradflow.cli import main
-from gradflow.dynamics.demo import DEMO_MODELS, hamiltonian_section
-from gradflow.report import Report
+from gradflow.cli.demo.dynamics import DEMO_MODELS, hamiltonian_section
+from gradflow.cli.report import Report
 
 
 def test_demo_section_quick(tmp_path):

@@ -79,7 +79,7 @@ def test_default_pretrained_prior_is_the_convex_denoising_prior():
 
 
 def test_demo_section_quick(tmp_path):
-    from gradflow.demo import run_demo
+    from gradflow.cli.demo import run_demo
 
     path = run_demo(tmp_path, quick=True, device="cpu", sections=["inverse problems"])
     text = path.read_text()

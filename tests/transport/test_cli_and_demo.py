@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from gradflow.cli import main
-from gradflow.report import Report
+from gradflow.cli.demo.transport import colour_transfer, transport_section
+from gradflow.cli.report import Report
 from gradflow.transport import OTMap
-from gradflow.transport.demo import colour_transfer, transport_section
 
 
 @pytest.fixture

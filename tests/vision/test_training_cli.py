@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from gradflow.cli import main
-from gradflow.demo import run_demo
+from gradflow.cli.demo import run_demo
 from gradflow.vision import (
     create_backbone,
     evaluate_classifier,

@@ -11,10 +11,10 @@ __all__ = ["register"]
 def _hamiltonian(args) -> int:
     import torch
 
+    from ...dynamics import create_system
+    from ...train import save_checkpoint
+    from ..demo.dynamics import plot_energy, plot_phase_portraits, train_and_evaluate
     from ..report import Report, require_matplotlib
-    from ..train import save_checkpoint
-    from ._systems import create_system
-    from .demo import plot_energy, plot_phase_portraits, train_and_evaluate
 
     if not args.lr > 0:
         raise ValueError(f"--lr must be > 0, got {args.lr}")
@@ -54,13 +54,20 @@ def _hamiltonian_data(args) -> int:
 
     import torch
 
-    from ..potentials import count_parameters
+    from ...dynamics import (
+        create_dynamics_model,
+        derivative_mse,
+        error_db,
+        fit_derivatives,
+        fit_trajectories,
+        load_trajectories,
+        plot_rollouts,
+        rollout_error,
+        split_trajectories,
+    )
+    from ...potentials import count_parameters
+    from ...train import save_checkpoint
     from ..report import Report, require_matplotlib
-    from ..train import save_checkpoint
-    from ._data import load_trajectories, plot_rollouts, split_trajectories
-    from ._metrics import derivative_mse, error_db, rollout_error
-    from ._models import create_dynamics_model
-    from ._training import fit_derivatives, fit_trajectories
 
     data = load_trajectories(args.data, scheme=args.derivatives)
     with zipfile.ZipFile(args.data) as archive:
@@ -100,10 +107,8 @@ def _hamiltonian_data(args) -> int:
 
 
 def register(commands, common_options) -> None:
-    from ..cli import positive_int
-    from ._data import DERIVATIVE_SCHEMES
-    from ._models import list_dynamics_models
-    from ._systems import list_systems
+    from ...dynamics import DERIVATIVE_SCHEMES, list_dynamics_models, list_systems
+    from .. import positive_int
 
     parser = commands.add_parser("hamiltonian", help="learn a Hamiltonian system from trajectories")
     common_options(parser, "hamiltonian-out")

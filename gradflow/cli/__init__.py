@@ -1,12 +1,14 @@
-"""The ``gradflow`` command: a thin layer over library functions.
+"""The application layer: the ``gradflow`` command, the demo (:mod:`gradflow.cli.demo`) and the report
+writer (:mod:`gradflow.cli.report`), a thin layer over the library. It imports the domains; no domain imports
+it.
 
     gradflow demo [--out DIR] [--quick]             train a small model in every domain, write a report
     gradflow fit-field --target T --model M ...     fit a potential to a known gradient field
 
-Each domain contributes its subcommands from a ``commands`` module listed in :data:`COMMAND_MODULES`;
-such a module defines ``register(subparsers, common)``, adding parsers whose ``run`` default is a
-function of the parsed arguments returning the exit status. User mistakes (bad option values, missing or
-unreadable files) print one line and exit with status 2.
+The subcommands of each domain live in ``gradflow.cli.commands.<domain>`` (listed in
+:data:`COMMAND_MODULES`); such a module defines ``register(subparsers, common)``, adding parsers whose
+``run`` default is a function of the parsed arguments returning the exit status. User mistakes (bad option
+values, missing or unreadable files) print one line and exit with status 2.
 
 ``--out`` policy: a command refuses an ``--out`` directory that already holds files (a previous run's)
 unless ``--overwrite`` (write into it, replacing files of the same name; other files stay) or, for the
@@ -31,17 +33,17 @@ from pathlib import Path
 
 import gradflow
 
-from ._imaging import DEFAULT_MAX_PIXELS
+from .._imaging import DEFAULT_MAX_PIXELS
 
 __all__ = ["COMMAND_MODULES", "check_out", "main", "positive_int"]
 
 #: modules that register subcommands, in the order they appear in ``gradflow --help``
 COMMAND_MODULES = [
-    "gradflow.potentials.commands",
-    "gradflow.dynamics.commands",
-    "gradflow.transport.commands",
-    "gradflow.vision.commands",
-    "gradflow.inverse.commands",
+    "gradflow.cli.commands.potentials",
+    "gradflow.cli.commands.dynamics",
+    "gradflow.cli.commands.transport",
+    "gradflow.cli.commands.vision",
+    "gradflow.cli.commands.inverse",
 ]
 
 
@@ -110,8 +112,8 @@ def _parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors a user can act on, reported in one line with exit status 2: bad values and files, a training
     run that diverged (TrainingError) and a solve that did not converge (ConvergenceError)."""
-    from .potentials import ConvergenceError
-    from .train import TrainingError
+    from ..potentials import ConvergenceError
+    from ..train import TrainingError
 
     errors = [ValueError, OSError, ImportError, TrainingError, ConvergenceError]
     if "PIL.Image" in sys.modules:  # an image too large to decode safely
@@ -154,6 +156,3 @@ def main(argv=None) -> int:
         print("gradflow: interrupted (checkpoints, if any, are kept; rerun with --resume)", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,12 +6,9 @@ import time
 
 import torch
 
-from ..potentials import count_parameters
+from ...dynamics import Pendulum, create_dynamics_model, derivative_mse, error_db, fit_derivatives, rollout_metrics
+from ...potentials import count_parameters
 from ..report import Report, require_matplotlib
-from ._metrics import derivative_mse, error_db, rollout_metrics
-from ._models import create_dynamics_model
-from ._systems import Pendulum
-from ._training import fit_derivatives
 
 __all__ = ["BASELINES", "DEMO_MODELS", "FAILURE_RELATIVE_MSE", "hamiltonian_section", "plot_energy",
            "plot_phase_portraits", "train_and_evaluate"]

@@ -6,10 +6,10 @@ import time
 
 import torch
 
+from ...potentials import count_parameters, create_potential
+from ...potentials.fitting import fit_field
+from ...potentials.targets import create_target, gradient_error_db
 from ..report import Report, require_matplotlib
-from ._registry import count_parameters, create_potential
-from .fitting import fit_field
-from .targets import create_target, gradient_error_db
 
 __all__ = ["BASELINES", "DEMO_MODELS", "FAILURE_DB", "field_section", "plot_fields"]
 

@@ -7,10 +7,9 @@ import time
 
 import torch
 
+from ...vision import create_backbone, evaluate_sr, super_resolve, train_sr
+from ...vision import data as D
 from ..report import Report, require_matplotlib
-from . import data as D
-from ._registry import create_backbone
-from ._training import evaluate_sr, super_resolve, train_sr
 
 __all__ = ["vision_section"]
 

@@ -31,11 +31,9 @@ def _transport(args) -> int:
     import numpy as np
     import torch
 
+    from ...transport import SemiDual, bures_map, fit_ot_map, w2
+    from ..demo.transport import plot_map
     from ..report import Report, require_matplotlib
-    from ._fit import fit_ot_map
-    from ._methods import SemiDual
-    from ._metrics import bures_map, w2
-    from .demo import plot_map
 
     x, y = _load_samples(args.source, "source"), _load_samples(args.target, "target")
     dtype = torch.promote_types(x.dtype, y.dtype)
@@ -80,8 +78,8 @@ def _transport(args) -> int:
 
 
 def register(commands, common_options) -> None:
-    from ..cli import positive_int
-    from ._methods import CONJUGATES, METHODS
+    from ...transport import CONJUGATES, METHODS
+    from .. import positive_int
 
     parser = commands.add_parser("transport", help="fit an optimal transport map between two sample files",
                                  description="Fit the optimal transport map between two (N, d) .npy sample files "

@@ -6,12 +6,9 @@ import time
 
 import torch
 
+from ...inverse import TRAIN_IMAGES, GradNetPrior, TotalVariation, load_image, patch_dataset, psnr, ssim, train_prior
+from ...inverse._tasks import degraded_view, make_task, restore
 from ..report import Report, require_matplotlib
-from ._data import TRAIN_IMAGES, load_image, patch_dataset
-from ._metrics import psnr, ssim
-from ._tasks import degraded_view, make_task, restore
-from ._training import train_prior
-from .priors import GradNetPrior, TotalVariation
 
 __all__ = ["inverse_section"]
 

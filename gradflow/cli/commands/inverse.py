@@ -11,10 +11,9 @@ __all__ = ["register"]
 def _restore(args) -> int:
     import torch
 
-    from ..train._checkpoint import atomic_write_text
-    from ._data import read_image, write_image
-    from ._metrics import psnr, ssim
-    from ._tasks import degraded_view, make_prior, make_task, restore
+    from ...inverse import psnr, read_image, ssim, write_image
+    from ...inverse._tasks import degraded_view, make_prior, make_task, restore
+    from ...train._checkpoint import atomic_write_text
 
     torch.manual_seed(args.seed)
     image = read_image(args.image, gray=None, max_pixels=args.max_pixels)  # colour stays colour
@@ -55,7 +54,7 @@ def _restore(args) -> int:
 
 
 def _train_prior(args) -> int:
-    from ._pretrained import train_pretrained
+    from ...inverse._pretrained import train_pretrained
 
     path, result = train_pretrained(args.name, args.out, device=args.device, seed=args.seed,
                                     max_time=args.max_time, progress=True)
@@ -65,10 +64,9 @@ def _train_prior(args) -> int:
 
 
 def register(commands, common_options) -> None:
-    from ..cli import positive_int
-    from ._data import TRAIN_IMAGES
-    from ._pretrained import list_pretrained
-    from ._tasks import PRIOR_CHOICES, TASKS
+    from ...inverse import TRAIN_IMAGES, list_pretrained
+    from ...inverse._tasks import PRIOR_CHOICES, TASKS
+    from .. import positive_int
 
     trained_on = ", ".join(TRAIN_IMAGES)
     restore = commands.add_parser(

@@ -27,9 +27,9 @@ def _fit_options(args, out: Path) -> dict:
 
 
 def _finish(out: Path, title: str, name: str, config: dict, model, metrics: dict, summary: str) -> int:
+    from ...train import save_checkpoint
+    from ...train._checkpoint import atomic_write_text
     from ..report import Report
-    from ..train import save_checkpoint
-    from ..train._checkpoint import atomic_write_text
 
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "model.pt", state_dict=model.cpu().state_dict(), name=name, config=config)
@@ -44,10 +44,9 @@ def _finish(out: Path, title: str, name: str, config: dict, model, metrics: dict
 def _sr_train(args) -> int:
     import torch
 
-    from ..potentials import count_parameters
-    from . import data as D
-    from ._registry import create_backbone
-    from ._training import evaluate_sr, train_sr
+    from ...potentials import count_parameters
+    from ...vision import create_backbone, evaluate_sr, train_sr
+    from ...vision import data as D
 
     out = Path(args.out)
     images = D.load_image_folder(args.images) if args.images else D.load_sr_images("train")
@@ -69,10 +68,9 @@ def _sr_train(args) -> int:
 
 
 def _sr_apply(args) -> int:
-    from ..train import CheckpointError, load_checkpoint
-    from . import data as D
-    from ._registry import create_backbone
-    from ._training import super_resolve
+    from ...train import CheckpointError, load_checkpoint
+    from ...vision import create_backbone, super_resolve
+    from ...vision import data as D
 
     not_ours = f"{args.checkpoint} is not a model file written by 'gradflow sr train'"
     try:
@@ -102,10 +100,9 @@ def _sr_apply(args) -> int:
 def _classify_train(args) -> int:
     import torch
 
-    from ..potentials import count_parameters
-    from . import data as D
-    from ._registry import create_backbone
-    from ._training import evaluate_classifier, train_classifier
+    from ...potentials import count_parameters
+    from ...vision import create_backbone, evaluate_classifier, train_classifier
+    from ...vision import data as D
 
     out = Path(args.out)
     train, test = D.digits_classification("train"), D.digits_classification("test")
@@ -124,10 +121,9 @@ def _classify_train(args) -> int:
 def _segment_train(args) -> int:
     import torch
 
-    from ..potentials import count_parameters
-    from . import data as D
-    from ._registry import create_backbone
-    from ._training import evaluate_segmenter, train_segmenter
+    from ...potentials import count_parameters
+    from ...vision import create_backbone, evaluate_segmenter, train_segmenter
+    from ...vision import data as D
 
     out = Path(args.out)
     train = D.digit_segmentation(args.n_train, "train", seed=args.seed)
@@ -145,7 +141,7 @@ def _segment_train(args) -> int:
 
 
 def _common_training(parser, models, default_model, positive_int) -> None:
-    from ._backbones import RESIDUALS
+    from ...vision import RESIDUALS
 
     parser.add_argument("--model", choices=models, default=default_model)
     parser.add_argument("--residual", choices=RESIDUALS, default="convex",
@@ -156,9 +152,8 @@ def _common_training(parser, models, default_model, positive_int) -> None:
 
 
 def register(commands, common_options) -> None:
-    from ..cli import _Parser, positive_int
-    from ._backbones import SR_SCALES
-    from ._registry import list_backbones
+    from ...vision import SR_SCALES, list_backbones
+    from .. import _Parser, positive_int
 
     sr = commands.add_parser("sr", help="super-resolution: train a backbone, apply a trained one")
     sr_commands = sr.add_subparsers(dest="sr_command", metavar="SR_COMMAND", parser_class=_Parser, required=True)

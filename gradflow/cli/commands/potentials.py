@@ -11,13 +11,13 @@ __all__ = ["register"]
 def _fit_field(args) -> int:
     import torch
 
+    from ...potentials import count_parameters, create_potential
+    from ...potentials.fitting import fit_field
+    from ...potentials.targets import create_target, gradient_error_db
+    from ...train import save_checkpoint
+    from ...train._checkpoint import atomic_write_text
+    from ..demo.potentials import plot_fields
     from ..report import Report, require_matplotlib
-    from ..train import save_checkpoint
-    from ..train._checkpoint import atomic_write_text
-    from ._registry import count_parameters, create_potential
-    from .demo import plot_fields
-    from .fitting import fit_field
-    from .targets import create_target, gradient_error_db
 
     target = create_target(args.target, args.dim)
     torch.manual_seed(args.seed)
@@ -50,9 +50,9 @@ def _fit_field(args) -> int:
 
 
 def register(commands, common_options) -> None:
-    from ..cli import positive_int
-    from ._registry import list_potentials
-    from .targets import list_targets
+    from ...potentials import list_potentials
+    from ...potentials.targets import list_targets
+    from .. import positive_int
 
     fit = commands.add_parser("fit-field", help="fit a potential to a known gradient field")
     common_options(fit, "fit-field-out")

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from ...transport import bures_map, cosine_similarity, fit_ot_map, l2_uvp, w2
+from ...transport.benchmarks import create_pair
 from ..report import Report, require_matplotlib
-from ._fit import fit_ot_map
-from ._metrics import bures_map, cosine_similarity, l2_uvp, w2
-from .benchmarks import create_pair
 
 __all__ = ["colour_transfer", "plot_map", "transport_section"]
 
