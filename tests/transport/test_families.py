@@ -169,9 +169,9 @@ def test_full_construction_is_deterministic(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
 def test_d64_construction_time_inverse_and_linear_baseline_difficulty(name):
-    start = time.perf_counter()
+    start = time.process_time()
     pair = _BUILDERS[name].__wrapped__(64, 0)
-    assert time.perf_counter() - start < 60  # ~6 s (icnn) on an idle core; generous for loaded machines
+    assert time.process_time() - start < 60  # CPU s: ~6 (icnn); wall time varies with the machine's load
     y = pair.sample_target(256, torch.Generator().manual_seed(13), dtype=torch.float64)
     torch.testing.assert_close(pair.true_map(pair.true_inverse(y)), y, rtol=1e-9, atol=1e-9)
     x = pair.sample_source(20_000, torch.Generator().manual_seed(14), dtype=torch.float64)
