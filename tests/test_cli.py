@@ -1,6 +1,7 @@
 """The gradflow command: version, demo report, fit-field outputs and resume, one-line user errors."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_demo_prints_a_line_as_each_section_starts_and_ends(tmp_path, capsys, mo
     path = gradflow.cli.demo.run_demo(tmp_path, quick=True, device="cpu")
     assert path.read_text().count("| fake | options |") == 1
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "demo: 2 sections (fine, fragile); quick=True, device=cpu, seed=0, max_time=None"
+    assert lines[0] == "demo: 2 sections (fine, fragile); quick=True, device=cpu, seed=0, max_time=None, jobs=1"
     assert lines[1] == "demo: [1/2] fine: started" and re.fullmatch(r"demo: \[1/2\] fine: done in \d+\.\ds", lines[2])
     assert lines[3] == "demo: [2/2] fragile: started"
     assert re.fullmatch(r"demo: \[2/2\] fragile: done in \d+\.\ds", lines[4])
@@ -139,3 +140,38 @@ def test_an_out_that_is_a_file_is_refused(tmp_path, capsys):
     target.write_text("x")
     assert main(["fit-field", "--epochs", "1", "--out", str(target), "--overwrite"]) == 2
     assert "is a file; --out must be a directory" in capsys.readouterr().err
+
+
+def seeded_section(report, *, seed, **options):
+    """A demo section for the process tests: its own seeded draw and the process that ran it."""
+    torch.manual_seed(seed)
+    report.heading(f"Seeded {torch.rand(()).item():.6f}")
+    report.text(f"pid {os.getpid()}")
+
+
+def failing_section(report, **options):
+    raise RuntimeError("boom in a worker")
+
+
+def test_demo_jobs_run_sections_in_worker_processes_with_the_same_numbers(tmp_path, capsys, monkeypatch):
+    sections = [(f"s{k}", f"{__name__}:seeded_section") for k in range(3)]
+    monkeypatch.setattr(gradflow.cli.demo, "SECTIONS", sections)
+    serial = gradflow.cli.demo.run_demo(tmp_path / "serial", quick=True, device="cpu", jobs=1).read_text()
+    parallel = gradflow.cli.demo.run_demo(tmp_path / "parallel", quick=True, device="cpu", jobs=2).read_text()
+    pids = [int(line.split()[1]) for line in parallel.splitlines() if line.startswith("pid ")]
+    assert len(pids) == 3 and os.getpid() not in pids  # each section ran in a worker
+    headings = [line for line in parallel.splitlines() if line.startswith("## Seeded")]
+    assert headings == [line for line in serial.splitlines() if line.startswith("## Seeded")]
+    assert len(headings) == 3 and "jobs=2" in parallel
+    err = capsys.readouterr().err
+    for number in (1, 2, 3):
+        assert f"demo: [{number}/3] s{number - 1}: started" in err
+
+
+@pytest.mark.slow
+def test_demo_jobs_raise_a_workers_error(tmp_path, capsys, monkeypatch):
+    sections = [("fine", f"{__name__}:seeded_section"), ("bad", f"{__name__}:failing_section")]
+    monkeypatch.setattr(gradflow.cli.demo, "SECTIONS", sections)
+    with pytest.raises(RuntimeError, match="boom in a worker"):
+        gradflow.cli.demo.run_demo(tmp_path / "failed", quick=True, device="cpu", jobs=2)
+    assert re.search(r"demo: \[2/2\] bad: failed after \d+\.\ds \(RuntimeError\)", capsys.readouterr().err)

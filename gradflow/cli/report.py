@@ -180,9 +180,26 @@ class Report:
         """Record a :class:`Comparison` (same arguments) for the summary table at the top of the report;
         ValueError if its (section, task, metric, gradflow model) was recorded before."""
         comparison = Comparison(*args, **kwargs)
+        self._add(comparison)
+        return comparison
+
+    def _add(self, comparison: Comparison) -> None:
         summary_rows([*self.comparisons, comparison])  # refuses a row twice
         self.comparisons.append(comparison)
-        return comparison
+
+    def parts(self) -> tuple[list[str], list[list], list[Comparison]]:
+        """(Markdown blocks, headline metrics, comparisons): what :meth:`extend` adds to another report."""
+        return list(self.blocks), [list(row) for row in self.summary], list(self.comparisons)
+
+    def extend(self, parts) -> None:
+        """Append the :meth:`parts` of another report (one written elsewhere, e.g. by a worker process into
+        the same output directory); ValueError if a metric or comparison of it was recorded here before."""
+        blocks, summary, comparisons = parts
+        for section, name, value in summary:
+            self.metric(section, name, value)
+        for comparison in comparisons:
+            self._add(comparison)
+        self.blocks.extend(blocks)
 
     def figure(self, fig, name: str, caption: str) -> Path:
         """Save a matplotlib figure as figures/<name>.png, close it, and reference it in the report."""
