@@ -9,13 +9,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_positive_int
 from ._activations import check_sizes, positive
 from ._base import MonotonePotential, Potential, autograd_gradient, autograd_jacobian
 
 __all__ = ["ICNN", "MLPField", "MLPPotential"]
 
 _MLP_ACTIVATIONS = {"tanh": nn.Tanh, "softplus": nn.Softplus, "silu": nn.SiLU, "gelu": nn.GELU}
+
+
+_DEFAULT_WIDTH, _DEFAULT_DEPTH = 64, 2
+
+
+def _hidden_widths(widths, width, depth) -> tuple[int, ...]:
+    """The hidden layer widths: ``widths`` (one per layer) or ``depth`` layers of ``width`` units (the gradient
+    networks' spelling; 64 and 2 when left out), not both; (64, 64) when neither is given."""
+    if widths is not None:
+        if width is not None or depth is not None:
+            raise ValueError(f"pass either widths (one per hidden layer) or width and depth, not both; got "
+                             f"widths={widths!r}, width={width!r}, depth={depth!r}")
+        return check_sizes(widths, "widths", "one per hidden layer")
+    width = _DEFAULT_WIDTH if width is None else check_positive_int(width, "width")
+    depth = _DEFAULT_DEPTH if depth is None else check_positive_int(depth, "depth")
+    return (width,) * depth
 
 
 def _mlp(dim_in: int, widths: tuple[int, ...], dim_out: int, activation: str) -> nn.Sequential:
@@ -36,13 +52,19 @@ class MLPPotential(Potential):
 
     Args:
         dim: input dimension d.
-        widths: hidden layer widths.
+        widths: hidden layer widths (h_1, ..., h_L); or, as for the gradient networks, ``width`` and
+            ``depth``: ``depth`` hidden layers of ``width`` units (default: 2 layers of 64).
         activation: one of "tanh", "softplus", "silu", "gelu" (smooth, so the field is continuous).
+
+    Example:
+        >>> MLPPotential(2, width=32, depth=3).widths
+        (32, 32, 32)
     """
 
-    def __init__(self, dim: int, widths=(64, 64), activation: str = "tanh"):
+    def __init__(self, dim: int, widths=None, activation: str = "tanh", *, width: int | None = None,
+                 depth: int | None = None):
         super().__init__(dim)
-        self.widths = check_sizes(widths, "widths", "one per hidden layer")
+        self.widths = _hidden_widths(widths, width, depth)
         self.net = _mlp(dim, self.widths, 1, activation)
 
     def _energy(self, x):
@@ -56,13 +78,15 @@ class MLPField(Potential):
     """An unconstrained MLP vector field R^d -> R^d (no potential: ``energy`` raises TypeError).
 
     The baseline that gradient networks are compared against: it is neither conservative nor monotone.
+    Sizes as for :class:`MLPPotential` (``widths``, or ``width`` and ``depth``).
     """
 
     is_conservative = False
 
-    def __init__(self, dim: int, widths=(64, 64), activation: str = "tanh"):
+    def __init__(self, dim: int, widths=None, activation: str = "tanh", *, width: int | None = None,
+                 depth: int | None = None):
         super().__init__(dim)
-        self.widths = check_sizes(widths, "widths", "one per hidden layer")
+        self.widths = _hidden_widths(widths, width, depth)
         self.net = _mlp(dim, self.widths, dim, activation)
 
     def _gradient(self, x):
@@ -82,12 +106,14 @@ class ICNN(MonotonePotential):
 
     Args:
         dim: input dimension d.
-        widths: hidden layer widths (h_1, ..., h_L).
+        widths: hidden layer widths (h_1, ..., h_L); or ``width`` and ``depth`` as for :class:`MLPPotential`.
+        strong_convexity: mu >= 0.
     """
 
-    def __init__(self, dim: int, widths=(64, 64), *, strong_convexity: float = 0.0):
+    def __init__(self, dim: int, widths=None, *, width: int | None = None, depth: int | None = None,
+                 strong_convexity: float = 0.0):
         super().__init__(dim, strong_convexity)
-        self.widths = check_sizes(widths, "widths", "one per hidden layer")
+        self.widths = _hidden_widths(widths, width, depth)
         self.input_layers = nn.ModuleList(nn.Linear(dim, w) for w in self.widths)
         # Raw weights of the nonnegative matrices, initialised so that softplus(raw) ~ 1 / fan_in.
         self.hidden_raw = nn.ParameterList(

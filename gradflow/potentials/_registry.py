@@ -36,8 +36,8 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def _build(name, dim, width, n_hidden, kwargs):
-    if name in _WIDTHS_MODELS:
-        return _POTENTIALS[name](dim, widths=(width,) * n_hidden, **kwargs)
+    if name in _WIDTHS_MODELS and "depth" not in kwargs:
+        return _POTENTIALS[name](dim, width=width, depth=n_hidden, **kwargs)
     return _POTENTIALS[name](dim, width=width, **kwargs)
 
 
@@ -50,12 +50,12 @@ _MIN_MODULE_WIDTH = 8
 def create_potential(name: str, dim: int, *, n_params: int | None = None, n_hidden: int = 2, **kwargs):
     """Create the potential ``name`` (see :func:`list_potentials`) on R^dim.
 
-    With ``n_params``, the width (units per layer or module; for the MLP-style baselines, the width of
-    each of ``n_hidden`` hidden layers) is chosen so that the parameter count is as close as possible
-    to ``n_params``; other keyword arguments go to the constructor. A ``"gradnet_m"`` sized this way
-    without ``n_modules`` gets the most modules of 16, 8, 4 whose width is still at least 8 (4 when none
-    is): 16 modules fitted held-out non-convex fields best at 500-4000 parameters, while the paper's
-    100-parameter protocol uses 4 of width 7 (benchmarks/results/defaults.md).
+    Every kind is sized by ``width`` (units per layer or module) and ``depth`` (layers; ``n_modules`` for the
+    modular nets); the MLP-style baselines also take ``widths``, one per hidden layer. With ``n_params``, the
+    width is chosen so that the parameter count is as close as possible to ``n_params`` (the baselines get
+    ``depth`` hidden layers, default ``n_hidden``); other keyword arguments go to the constructor. A
+    ``"gradnet_m"`` sized this way without ``n_modules`` gets the most modules of 16, 8, 4 whose width is still
+    at least 8 (4 when none is), the choice of benchmarks/results/defaults.md.
 
     Example:
         >>> net = create_potential("mgradnet_c", 2, n_params=100, depth=4)

@@ -103,11 +103,14 @@ def _potential_entries() -> dict:
     table["gradflow.potentials.MGradNetM"] = Entry(P.MGradNetM, {"dim": 2, "width": 4, "n_modules": 2},
                                                    {**ctor, "n_modules": "count", "strong_convexity": "nonneg"})
     mlp = {"dim": "count", "activation": "name"}
+    widths = {"widths": SIZES}  # None: the default (or width and depth)
     table["gradflow.potentials.ICNN"] = Entry(P.ICNN, {"dim": 2, "widths": (4,)},
-                                              {"dim": "count", "strong_convexity": "nonneg"}, {"widths": SIZES})
-    table["gradflow.potentials.MLPPotential"] = Entry(P.MLPPotential, {"dim": 2, "widths": (4,)}, mlp,
-                                                      {"widths": SIZES})
-    table["gradflow.potentials.MLPField"] = Entry(P.MLPField, {"dim": 2, "widths": (4,)}, mlp, {"widths": SIZES})
+                                              {"dim": "count", "strong_convexity": "nonneg"}, widths,
+                                              valid=_none_ok("widths"))
+    table["gradflow.potentials.MLPPotential"] = Entry(P.MLPPotential, {"dim": 2, "widths": (4,)}, mlp, widths,
+                                                      valid=_none_ok("widths"))
+    table["gradflow.potentials.MLPField"] = Entry(P.MLPField, {"dim": 2, "widths": (4,)}, mlp, widths,
+                                                  valid=_none_ok("widths"))
     for name in nets():
         methods = ["forward", "jacobian"] + ([] if name == "MLPField" else ["energy"])
         for method in methods:

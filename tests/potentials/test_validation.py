@@ -62,6 +62,9 @@ def test_bad_inputs_raise(name, x, match):
         (lambda: MLPPotential(2, widths=()), "widths"),
         (lambda: MLPPotential(2, activation="relu"), "valid: gelu, silu, softplus, tanh"),
         (lambda: ICNN(2, widths=(4, 0)), "width"),
+        (lambda: ICNN(2, width=0), "width"),
+        (lambda: MLPPotential(2, width=8, depth=2.5), "depth"),
+        (lambda: MLPField(2, widths=(8,), depth=2), "not both"),
         (lambda: create_potential("nope", 2), "valid: " + ", ".join(list_potentials())),
         (lambda: create_potential("icnn", 2, n_params=0), "n_params"),
         (lambda: create_potential("gradnet_c", 2, n_params=100, width=3), "not both"),
@@ -91,7 +94,7 @@ def test_device_mismatch_is_reported():
         (lambda: ICNN(2, strong_convexity="0.1"), r"^strong_convexity must be a finite number >= 0"),
         (lambda: MGradNetM(2, strong_convexity=True), r"^strong_convexity must be a finite number >= 0"),
         (lambda: MLPPotential(2, widths=8), r"^widths must be a non-empty tuple of integers >= 1"),
-        (lambda: MLPField(2, widths=None), r"^widths must be a non-empty tuple"),
+        (lambda: MLPField(2, widths=[]), r"^widths must be a non-empty tuple"),
         (lambda: ICNN(2, widths="ab"), r"^widths must be a non-empty tuple"),
         (lambda: create_potential("icnn", 2, n_params=100, n_hidden=0), r"^n_hidden must be an integer >= 1"),
         (lambda: create_potential(None, 2), r"^unknown potential name None"),
@@ -153,3 +156,19 @@ def test_gradnet_m_sized_by_budget_gets_the_most_modules_of_width_at_least_8(dim
     assert net.n_modules == n_modules and (net.width >= 8 or n_modules == 4)
     assert abs(count_parameters(net) - n_params) <= 0.1 * n_params
     assert create_potential("gradnet_m", dim, n_params=n_params, n_modules=4).n_modules == 4  # explicit wins
+
+
+@pytest.mark.parametrize("cls", [MLPPotential, MLPField, ICNN])
+def test_baselines_take_the_gradient_networks_width_and_depth(cls):
+    """One size vocabulary across the zoo: width (units per layer) and depth (layers) as for GradNetC."""
+    assert cls(2, width=8, depth=3).widths == (8, 8, 8)
+    assert cls(2, width=8).widths == (8, 8) and cls(2).widths == (64, 64)
+    assert cls(2, (5, 7)).widths == (5, 7)  # widths stays for layers of different sizes
+
+
+def test_create_potential_sizes_every_kind_by_width_and_depth():
+    from gradflow.potentials import create_potential
+
+    assert create_potential("mlp_potential", 2, width=16, depth=3).widths == (16, 16, 16)
+    assert len(create_potential("icnn", 2, n_params=500, depth=3).widths) == 3  # depth as for gradnet_c
+    assert create_potential("gradnet_c", 2, n_params=500, depth=3).depth == 3
