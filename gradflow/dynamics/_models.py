@@ -259,6 +259,8 @@ _MODELS = {
                     _separable("mgradnet_c", "gradnet_c")),
     "separable_m": ("SeparableHamiltonianNet(MGradNetM kinetic, GradNetM potential)",
                     _separable("mgradnet_m", "gradnet_m")),
+    "separable_hnn": ("SeparableHamiltonianNet(MLPPotential kinetic, MLPPotential potential): the separable "
+                      "HNN baseline of the separable gradient networks", _separable("mlp_potential", "mlp_potential")),
     "neural_ode": ("NeuralODE(MLPField): unstructured baseline",
                    lambda dim, n_params: NeuralODE(create_potential("mlp_field", dim, n_params=n_params))),
 }
