@@ -4,4 +4,5 @@ import sys
 
 from . import main
 
-sys.exit(main())
+if __name__ == "__main__":  # the demo's worker processes import this module again under another name
+    sys.exit(main())
