@@ -10,18 +10,23 @@ Example:
 """
 
 from ._backbones import EDSR, RESIDUALS, SR_SCALES, PixelShuffleUpsampler, ResNet, UNet, residual_block
+from ._baselines import linear_classifier_baseline, threshold_segmenter_baseline
 from ._gradnet import ConvGradNet, GradNetResidual
 from ._metrics import accuracy, mean_iou, psnr, rgb_to_y, ssim
 from ._registry import create_backbone, list_backbones
+from ._resample import bicubic_upsample
 from ._residual import BRANCH_ACTIVATIONS, NORMALIZATIONS, RESIDUAL_MODES, ConvBranch, GradResidual, normalize_field
 from ._training import (
+    auto_gate_lr,
     evaluate_classifier,
     evaluate_segmenter,
     evaluate_sr,
+    gate_parameters,
     super_resolve,
     train_classifier,
     train_segmenter,
     train_sr,
+    warmup_cosine,
 )
 
 __all__ = [
@@ -39,10 +44,14 @@ __all__ = [
     "ResNet",
     "UNet",
     "accuracy",
+    "auto_gate_lr",
+    "bicubic_upsample",
     "create_backbone",
     "evaluate_classifier",
     "evaluate_segmenter",
     "evaluate_sr",
+    "gate_parameters",
+    "linear_classifier_baseline",
     "list_backbones",
     "mean_iou",
     "normalize_field",
@@ -51,7 +60,9 @@ __all__ = [
     "rgb_to_y",
     "ssim",
     "super_resolve",
+    "threshold_segmenter_baseline",
     "train_classifier",
     "train_segmenter",
     "train_sr",
+    "warmup_cosine",
 ]

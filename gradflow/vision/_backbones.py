@@ -9,6 +9,7 @@ from torch import nn
 
 from .._validation import check_choice, check_finite, check_positive_int
 from ._gradnet import ConvGradNet, GradNetResidual
+from ._resample import bicubic_upsample
 from ._residual import RESIDUAL_MODES, ConvBranch, GradResidual, _GatedSkip
 
 __all__ = ["EDSR", "RESIDUALS", "SR_SCALES", "PixelShuffleUpsampler", "ResNet", "UNet", "residual_block"]
@@ -88,9 +89,17 @@ class EDSR(_Backbone):
 
     each block being ``residual_block(ConvBranch(C, 3, relu, res_scale), residual)``: ``"identity"`` is
     EDSR, ``"convex"`` the gradient residual (closed-form g) and ``"gradnet"`` the GradNet residual.
-    No batch norm, no mean shift (inputs in [0, 1]). ``bicubic_skip=True`` (not EDSR; VDSR's global
-    residual) adds the bicubic upsampling of x to the output, so the network only learns the missing
-    detail: short (CPU) trainings then start at bicubic quality instead of far below it. Defaults are the
+    No batch norm, no mean shift (inputs in [0, 1]).
+
+    Start (the default, ``bicubic_skip=True``; not EDSR, VDSR's global residual): the output is
+
+        y = bicubic(x) + tail(up(body(head(x)) + head(x))),
+
+    ``bicubic`` being Pillow's bicubic resize (the SR baseline, see :func:`~gradflow.vision.data.bicubic_resize`),
+    and the tail convolution starts at zero (weights and bias; ``zero_tail``, default: as ``bicubic_skip``),
+    so the untrained network is exactly the bicubic upsampling, for every residual mode, and training
+    learns the missing detail from there. ``bicubic_skip=False`` is the literal EDSR (PyTorch's default
+    initialisation everywhere). Defaults are the
     EDSR-baseline sizes (16 blocks of 64 channels, 1.37M parameters at x2) with residual scaling 0.1 (the
     original baseline uses 1.0; its large model 0.1).
 
@@ -107,7 +116,7 @@ class EDSR(_Backbone):
     def __init__(self, scale: int = 2, n_blocks: int = 16, channels: int = 64, res_scale: float = 0.1,
                  in_channels: int = 3, residual: str = "identity", alpha_init: float = -3.0, learn_alpha: bool = True,
                  normalize: str | None = "sample", second_order: bool = False, fast_path: bool = True,
-                 bicubic_skip: bool = False):
+                 bicubic_skip: bool = True, zero_tail: bool | None = None):
         super().__init__()
         _check_scale(scale)
         check_positive_int(n_blocks, "n_blocks")
@@ -122,13 +131,16 @@ class EDSR(_Backbone):
         self.body = nn.Sequential(*blocks, nn.Conv2d(channels, channels, 3, padding=1))
         self.upsampler = PixelShuffleUpsampler(channels, scale)
         self.tail = nn.Conv2d(channels, in_channels, 3, padding=1)
+        if self.bicubic_skip if zero_tail is None else bool(zero_tail):
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         features = self.head(x)
         out = self.tail(self.upsampler(self.body(features) + features))
         if self.bicubic_skip:
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            out = out + bicubic_upsample(x, self.scale)
         return out
 
 

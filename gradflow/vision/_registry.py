@@ -48,8 +48,9 @@ def create_backbone(name: str, **kwargs) -> nn.Module:
     Every backbone takes ``residual`` (one of :data:`RESIDUALS`: ``"identity"`` for the baseline,
     ``"convex"`` for the gradient residual, ``"gradnet"`` for the GradNet residual, ...), ``alpha_init``,
     ``learn_alpha``, ``normalize``, ``second_order`` and ``in_channels`` (default 3); SR models take
-    ``scale`` in {2, 3, 4}; classifiers and segmenters ``num_classes``. Unknown names or keyword arguments
-    raise ValueError listing the valid ones.
+    ``scale`` in {2, 3, 4} and start at the bicubic upsampling of their input (``bicubic_skip=True`` with a
+    zero-initialised tail, see :class:`EDSR`; ``bicubic_skip=False`` for the literal EDSR); classifiers and
+    segmenters take ``num_classes``. Unknown names or keyword arguments raise ValueError listing the valid ones.
 
     Example:
         >>> import torch

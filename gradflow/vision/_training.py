@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_finite, check_positive_int
+from .._validation import check_finite, check_number, check_positive_int
 from ..train import FitResult, fit
 from ._metrics import accuracy, mean_iou, psnr, ssim
+from ._residual import _GatedSkip
 
-__all__ = ["evaluate_classifier", "evaluate_segmenter", "evaluate_sr", "super_resolve", "train_classifier",
-           "train_segmenter", "train_sr"]
+__all__ = ["auto_gate_lr", "evaluate_classifier", "evaluate_segmenter", "evaluate_sr", "gate_parameters",
+           "super_resolve", "train_classifier", "train_segmenter", "train_sr", "warmup_cosine"]
 
 
 #: how far outside [0, 1] a float image given to :func:`super_resolve` may reach (resampling overshoot)
@@ -56,39 +59,201 @@ def _check_labelled(data, name: str, model: nn.Module, per_pixel: bool) -> None:
                          f"in {int(labels.min())}..{int(labels.max())}")
 
 
+def gate_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The learnable gate logits a of ``model``'s gated residual blocks (``residual="convex"``, ``"gradmag"``,
+    ``"gradnet"``), in module order; empty if it has none.
+
+    Example:
+        >>> from gradflow.vision import create_backbone
+        >>> len(gate_parameters(create_backbone("sedsr", residual="convex")))
+        4
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return [m.alpha for m in model.modules()
+            if isinstance(m, _GatedSkip) and isinstance(m.alpha, nn.Parameter) and m.alpha.requires_grad]
+
+
+def auto_gate_lr(model: nn.Module, lr: float) -> float:
+    r"""The gate learning rate at which a gate logit a moves at the speed of the branch weights:
+
+        gate_lr = lr / rms(W),   rms(W) = sqrt(mean of w^2 over the weights of the residual branches),
+
+    measured on ``model`` as it is (call it before training). Adam changes every parameter by about its
+    learning rate per step whatever the gradient's scale, so a weight of typical size rms(W) changes by a
+    fraction lr / rms(W) of itself per step; a gate logit, whose natural unit is 1 (the width of the
+    sigmoid), then changes by the same fraction. Returns ``lr`` for models without gates.
+
+    Example:
+        >>> from gradflow.vision import create_backbone
+        >>> model = create_backbone("sedsr", residual="convex")
+        >>> auto_gate_lr(model, 1e-4) > 10 * 1e-4
+        True
+    """
+    lr = check_number(lr, "lr", minimum=0.0, strict=True)
+    gated = [m for m in model.modules() if isinstance(m, _GatedSkip) and isinstance(m.alpha, nn.Parameter)]
+    weights = [p for m in gated for name, p in m.named_parameters()
+               if name != "alpha" and name.endswith("weight") and p.ndim > 1]
+    if not weights:
+        return lr
+    square = sum(float(w.detach().double().square().sum()) for w in weights)
+    rms = (square / sum(w.numel() for w in weights)) ** 0.5
+    return lr if rms == 0 else lr / rms
+
+
+def _adam_with_gate_group(model: nn.Module, lr: float, gate_lr: float | None, weight_decay: float):
+    """fit's ``optimizer`` callable: Adam with the gate logits in their own group (learning rate ``gate_lr``,
+    default :func:`auto_gate_lr`, no weight decay) and every other parameter at ``lr``."""
+    gates = {id(p) for p in gate_parameters(model)}
+    if gate_lr is None:
+        gate_lr = auto_gate_lr(model, lr)
+
+    def build(params):
+        rest = [p for p in params if id(p) not in gates]
+        groups = [{"params": rest}] if rest else []
+        own = [p for p in params if id(p) in gates]
+        if own:
+            groups.append({"params": own, "lr": gate_lr, "weight_decay": 0.0})
+        return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+
+    return build
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    r"""A learning-rate schedule for :func:`gradflow.train.fit` (its ``scheduler`` argument): a linear warm-up
+    over ``warmup_steps`` steps, then a cosine decay to 0 at ``total_steps``; the factor applied to each
+    group's learning rate after t optimizer steps is
+
+        min(1, (t + 1) / w) * (1 + cos(pi * min(t, T) / T)) / 2,   w = warmup_steps, T = total_steps.
+
+    Returns ``callable(optimizer) -> LambdaLR``.
+
+    Example:
+        >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        >>> schedule = warmup_cosine(100, 10)(opt)
+        >>> round(opt.param_groups[0]["lr"], 3)
+        0.1
+    """
+    total = check_positive_int(total_steps, "total_steps")
+    warm = check_positive_int(warmup_steps, "warmup_steps", minimum=0)
+
+    def factor(t: int) -> float:
+        ramp = 1.0 if warm == 0 else min(1.0, (t + 1) / warm)
+        return ramp * 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))
+
+    return lambda optimizer: torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _recipe_steps(data, batch_size, epochs) -> int | None:
+    """Optimizer steps of ``epochs`` epochs over tensor pairs or a sized Dataset (None if unknown);
+    ValueError naming ``epochs`` or ``batch_size`` unless they are integers >= 1 (batch_size: or None)."""
+    check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        check_positive_int(batch_size, "batch_size")
+    try:
+        n = len(data[0]) if _is_tensor_pair(data) else len(data)
+    except TypeError:
+        return None
+    return epochs * (1 if batch_size is None else math.ceil(n / batch_size))
+
+
+def _gate_recorder(model: nn.Module):
+    """(callback for fit, record {step: [s(a) per gated block]}) for models with gates, else (None, {})."""
+    blocks = [m for m in model.modules() if isinstance(m, _GatedSkip) and m.alpha is not None]
+    record: dict[int, list[float]] = {}
+    if not blocks:
+        return None, record
+
+    def callback(info):
+        record[info["step"]] = [float(torch.sigmoid(m.alpha.detach())) for m in blocks]
+
+    return callback, record
+
+
+def _fit_vision(model, loss, data, *, lr: float, gate_lr: float | None, warmup: float | None, total: int | None,
+                **fit_kwargs) -> FitResult:
+    """fit with the vision recipe: gates in their own Adam group (unless ``optimizer`` is given), a
+    warm-up + cosine schedule over ``total`` steps when ``warmup`` is a fraction (unless ``scheduler`` is
+    given), and each history entry's ``gates`` (s(a) per gated block after that step)."""
+    if gate_lr is not None:
+        gate_lr = check_number(gate_lr, "gate_lr", minimum=0.0, strict=True)
+    if "optimizer" in fit_kwargs:
+        if gate_lr is not None:
+            raise ValueError("gate_lr sets the gates' group of the default Adam; with your own optimizer, put the "
+                             "gates (gate_parameters(model)) in a group of it instead")
+    else:
+        check_number(lr, "lr", minimum=0.0, strict=True)
+        fit_kwargs["optimizer"] = _adam_with_gate_group(model, lr, gate_lr, fit_kwargs.pop("weight_decay", 0.0))
+    if warmup is not None:
+        warmup = check_number(warmup, "warmup", minimum=0.0)
+        if warmup >= 1:
+            raise ValueError(f"warmup must be a fraction of the run in [0, 1), got {warmup}")
+        if "scheduler" not in fit_kwargs and total is not None:
+            fit_kwargs["scheduler"] = warmup_cosine(total, round(warmup * total))
+    callback, record = _gate_recorder(model)
+    if callback is not None:
+        fit_kwargs["callbacks"] = [*fit_kwargs.get("callbacks", ()), callback]
+    result = fit(model, loss, data, lr=lr, **fit_kwargs)
+    for entry in result.history:
+        if entry["step"] in record:
+            entry["gates"] = record[entry["step"]]
+    return result
+
+
+_RECIPE_DOC = """The gate logits a of gated residuals train in their own Adam group at ``gate_lr`` (default
+    :func:`auto_gate_lr`: the speed of the branch weights; ``gate_lr=lr`` is one group for all), unless
+    ``fit_kwargs`` holds an ``optimizer``. Each entry of ``result.history`` logged in this call holds
+    ``gates``: s(a) of every gated block after that step (not in ``history_path``)."""
+
+
 def train_sr(model: nn.Module, data, *, val_data=None, steps: int = 1000, batch_size: int = 16, lr: float = 1e-4,
-             **fit_kwargs) -> FitResult:
-    """Train a super-resolution backbone on (LR, HR) pairs with the L1 loss (EDSR's recipe: Adam, lr 1e-4)
-    by :func:`gradflow.train.fit`; ``data``/``val_data`` are e.g. :class:`~gradflow.vision.data.SRPatchDataset`;
-    ``batch_size`` None takes the full data set per step (as in ``fit``); ``fit_kwargs`` go to ``fit`` (seed,
-    device, max_time, scheduler, checkpoint_dir, callbacks, ...)."""
+             gate_lr: float | None = None, **fit_kwargs) -> FitResult:
+    """Train a super-resolution backbone on (LR, HR) pairs with the L1 loss (EDSR's recipe: Adam, lr 1e-4,
+    constant) by :func:`gradflow.train.fit`; ``data``/``val_data`` are e.g.
+    :class:`~gradflow.vision.data.SRPatchDataset`; ``batch_size`` None takes the full data set per step (as
+    in ``fit``); ``fit_kwargs`` go to ``fit`` (seed, device, max_time, scheduler, checkpoint_dir,
+    callbacks, ...). {recipe}
+    """
     _check_model(model, "sr")
-    return fit(model, _l1, data, val_data=val_data, steps=steps, batch_size=batch_size, lr=lr, **fit_kwargs)
+    return _fit_vision(model, _l1, data, lr=lr, gate_lr=gate_lr, warmup=None, total=None, val_data=val_data,
+                       steps=steps, batch_size=batch_size, **fit_kwargs)
 
 
 def train_classifier(model: nn.Module, data, *, val_data=None, epochs: int = 10, batch_size: int = 64,
-                     lr: float = 1e-3, **fit_kwargs) -> FitResult:
+                     lr: float = 1e-3, gate_lr: float | None = None, warmup: float | None = 0.05,
+                     **fit_kwargs) -> FitResult:
     """Train a classifier on ``(images (N, C, H, W), labels (N,))`` with cross-entropy by
-    :func:`gradflow.train.fit` (Adam by default; ``batch_size`` None: full batch, as in ``fit``;
-    ``fit_kwargs`` go to ``fit``)."""
+    :func:`gradflow.train.fit` (Adam; ``batch_size`` None: full batch, as in ``fit``; ``fit_kwargs`` go to
+    ``fit``). Schedule: :func:`warmup_cosine` with a warm-up over the fraction ``warmup`` of the
+    ``epochs`` (None, or a ``scheduler`` in ``fit_kwargs``: not used). {recipe}
+    """
     _check_model(model, "classification")
     _check_labelled(data, "data", model, per_pixel=False)
     if val_data is not None:
         _check_labelled(val_data, "val_data", model, per_pixel=False)
-    return fit(model, _cross_entropy, data, val_data=val_data, epochs=epochs, batch_size=batch_size, lr=lr,
-               **fit_kwargs)
+    return _fit_vision(model, _cross_entropy, data, lr=lr, gate_lr=gate_lr, warmup=warmup,
+                       total=_recipe_steps(data, batch_size, epochs), val_data=val_data, epochs=epochs,
+                       batch_size=batch_size, **fit_kwargs)
 
 
 def train_segmenter(model: nn.Module, data, *, val_data=None, epochs: int = 10, batch_size: int = 32,
-                    lr: float = 1e-3, **fit_kwargs) -> FitResult:
+                    lr: float = 1e-3, gate_lr: float | None = None, warmup: float | None = 0.05,
+                    **fit_kwargs) -> FitResult:
     """Train a segmenter on ``(images (N, C, H, W), labels (N, H, W))`` with per-pixel cross-entropy by
-    :func:`gradflow.train.fit` (``batch_size`` None: full batch, as in ``fit``; ``fit_kwargs`` go to ``fit``)."""
+    :func:`gradflow.train.fit` (the recipe of :func:`train_classifier`: Adam, warm-up + cosine over the
+    ``epochs``; ``batch_size`` None: full batch; ``fit_kwargs`` go to ``fit``). {recipe}
+    """
     _check_model(model, "segmentation")
     _check_labelled(data, "data", model, per_pixel=True)
     if val_data is not None:
         _check_labelled(val_data, "val_data", model, per_pixel=True)
-    return fit(model, _cross_entropy, data, val_data=val_data, epochs=epochs, batch_size=batch_size, lr=lr,
-               **fit_kwargs)
+    return _fit_vision(model, _cross_entropy, data, lr=lr, gate_lr=gate_lr, warmup=warmup,
+                       total=_recipe_steps(data, batch_size, epochs), val_data=val_data, epochs=epochs,
+                       batch_size=batch_size, **fit_kwargs)
+
+
+for _function in (train_sr, train_classifier, train_segmenter):
+    _function.__doc__ = _function.__doc__.replace("{recipe}", _RECIPE_DOC)
 
 
 def _device(model):

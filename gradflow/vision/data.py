@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from .._imaging import DEFAULT_MAX_PIXELS
 from .._imaging import read_image as _read_image
 from .._imaging import write_image as _write_image
-from .._validation import check_choice, check_positive_int
+from .._validation import check_choice, check_positive_int, check_seed
 from ._backbones import SR_SCALES
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "bicubic_resize",
     "digit_segmentation",
     "digits_classification",
+    "image_folder_classification",
     "load_image",
     "load_image_folder",
     "load_sr_images",
@@ -233,6 +234,62 @@ def digits_classification(split: str = "train") -> tuple[torch.Tensor, torch.Ten
     check_choice(split, "split", ("train", "test"))
     images, labels, index = _digits()
     return images[index[split]].unsqueeze(1), labels[index[split]]
+
+
+def image_folder_classification(root, size: tuple[int, int] = (32, 32), channels: int = 3,
+                                test_fraction: float = 0.2, seed: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """A classification set from a folder with one sub-folder of images per class (``root/<class>/*.png``,
+    the layout of torchvision's ImageFolder): every image read in ``channels`` (1 or 3), resized bicubically
+    to ``size`` (H, W) and split per class, ``test_fraction`` of each class's images (at least one, if it
+    has two or more) going to the test part, drawn from ``seed``.
+
+    Returns ``(train, test, classes)``: ``train`` and ``test`` are ``(images (N, channels, H, W) in [0, 1],
+    labels (N,) int64)``, label k standing for ``classes[k]`` (the sub-folder names, sorted). Raises OSError
+    for a missing folder or one without two classes of images, ValueError for bad arguments.
+
+    Example:
+        >>> import tempfile, os
+        >>> root = tempfile.mkdtemp()
+        >>> for name in ("cat", "dog"):
+        ...     os.mkdir(os.path.join(root, name))
+        ...     for i in range(3):
+        ...         save_image(torch.rand(3, 10, 12), os.path.join(root, name, f"{i}.png"))
+        >>> (x, y), (x_test, y_test), classes = image_folder_classification(root, size=(8, 8))
+        >>> x.shape, classes, len(y_test)
+        (torch.Size([4, 3, 8, 8]), ['cat', 'dog'], 2)
+    """
+    _check_channels(channels)
+    check_seed(seed)
+    height, width = (check_positive_int(s, "size") for s in size)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
+    root = Path(root)
+    if not root.is_dir():
+        raise OSError(f"image folder {root} does not exist or is not a directory")
+    folders = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+               for d in sorted(root.iterdir()) if d.is_dir()}
+    classes = [name for name, files in folders.items() if files]
+    if len(classes) < 2:
+        raise OSError(f"{root} must hold at least two sub-folders of images (one per class), found "
+                      f"{len(classes)} with images")
+    gen = torch.Generator().manual_seed(seed)
+    parts = {"train": ([], []), "test": ([], [])}
+    for label, name in enumerate(classes):
+        files = folders[name]
+        order = torch.randperm(len(files), generator=gen).tolist()
+        n_test = 0 if len(files) < 2 else max(1, round(test_fraction * len(files))) if test_fraction > 0 else 0
+        for rank, index in enumerate(order):
+            image = bicubic_resize(read_image(files[index], channels, max_pixels=max_pixels), (height, width))
+            images, labels = parts["test" if rank < n_test else "train"]
+            images.append(image)
+            labels.append(label)
+
+    def stack(images, labels):
+        if not images:
+            return torch.zeros(0, channels, height, width), torch.zeros(0, dtype=torch.int64)
+        return torch.stack(images), torch.tensor(labels, dtype=torch.int64)
+
+    return stack(*parts["train"]), stack(*parts["test"]), classes
 
 
 def digit_segmentation(n: int, split: str = "train", canvas: int = 32, digit_size: int = 12,

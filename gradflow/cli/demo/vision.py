@@ -44,10 +44,12 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
         "and with the gradient residual h = F(x) + (1 - s(a)) x + s(a) g/||g|| (g = J_F^T 1 in closed form). "
         f"PSNR/SSIM on the Y channel with a {scale}-pixel border crop, on held-out pictures "
         f"({', '.join(test_names)}). A CPU-sized run, far from converged: the networks add their output to the "
-        "bicubic upsampling (bicubic_skip=True, not in EDSR) so that they start from bicubic quality; the "
-        "benchmarks in benchmarks/bench_vision_*.py hold the longer comparisons. gradflow's model is the gradient "
-        "residual, the baseline the identity residual (higher PSNR is better); a model below bicubic PSNR, or whose "
-        "training loss did not decrease, failed."
+        "bicubic upsampling and their last convolution starts at zero (the SR backbones' default, not in EDSR), so "
+        "that the untrained network is exactly bicubic; the benchmarks in benchmarks/bench_vision_*.py hold the "
+        "longer comparisons. The gates a train in their own Adam group (learning rate lr / RMS of the branch "
+        "weights), so s(a) can move within the run. gradflow's model is the gradient residual, the baselines "
+        "the identity residual and bicubic upsampling (higher PSNR is better); a model below bicubic PSNR, or "
+        "whose training loss did not decrease, failed."
     )
     train_set = D.SRPatchDataset([D.load_image(name) for name in train_names], scale, 24, n_patches, seed=seed)
     test_images = [D.load_image(name) for name in test_names]
@@ -58,10 +60,11 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
     rows = [["bicubic", "-", floor["psnr"], floor["ssim"], 0.0]]
     lr_image, hr = pairs[0]
     panels = {"HR": hr, "bicubic": D.bicubic_resize(lr_image, tuple(hr.shape[-2:]))}
-    curves, psnrs = {}, {}
+    curves, psnrs, gate_curve = {}, {}, []  # gate_curve: (step, mean s(a)) of the gated model
     for label, options in _MODELS.items():
         torch.manual_seed(seed)
-        model = create_backbone("sedsr", scale=scale, bicubic_skip=True, **options)
+        model = create_backbone("sedsr", scale=scale, **options)
+        initial_gates = model.gates()
         start = time.perf_counter()
         result = train_sr(model, train_set, steps=steps, batch_size=16, lr=2e-4, seed=seed, device=device,
                           max_time=max_time, progress=False)
@@ -74,6 +77,9 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
         psnrs[label] = scores["psnr"]
         panels[label.split(" (")[0]] = super_resolve(model, lr_image)
         curves[label] = [(h["step"], h["loss"]) for h in result.history]
+        if initial_gates:
+            gate_curve = [(0, sum(initial_gates) / len(initial_gates))]
+            gate_curve += [(h["step"], sum(h["gates"]) / len(h["gates"])) for h in result.history if "gates" in h]
     ours = psnrs[_OURS]
     losses = [loss for _, loss in curves[_OURS]]
     k = max(1, len(losses) // 5)  # first and last fifths of the noisy per-batch losses
@@ -85,6 +91,8 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
         failure = None
     report.compare("vision", "x2 super-resolution", "PSNR-Y (dB)", "gradient residual", ours,
                    "identity residual", psnrs[_BASELINE], lower_is_better=False, margin="db", failure=failure)
+    report.compare("vision", "x2 super-resolution against bicubic", "PSNR-Y (dB)", "gradient residual", ours,
+                   "bicubic", floor["psnr"], lower_is_better=False, margin="db", failure=failure)
     report.metric("vision", "x2 PSNR-Y bicubic", floor["psnr"])
     report.table(["method", "mean gate s(a)", "PSNR-Y (dB)", "SSIM-Y", "train s"], rows)
     size = min(96, *hr.shape[-2:])
@@ -100,3 +108,13 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
     ax.legend(fontsize=7)
     fig.tight_layout()
     report.figure(fig, "vision-sr-loss", "training loss")
+    if gate_curve:
+        shown = [*gate_curve[:-1:max(1, len(gate_curve) // 6)], gate_curve[-1]]
+        report.text("Mean gate s(a) of the gradient residual's blocks (the weight of the gradient term) during "
+                    "training: " + ", ".join(f"step {step}: {value:.3f}" for step, value in shown) + ".")
+        fig, ax = plt.subplots(figsize=(5, 2.8))
+        ax.plot(*zip(*gate_curve), color="C1")
+        ax.set_xlabel("step")
+        ax.set_ylabel("mean gate s(a)")
+        fig.tight_layout()
+        report.figure(fig, "vision-sr-gates", "gate trajectory of the gradient residual")
