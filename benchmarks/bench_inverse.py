@@ -5,7 +5,8 @@ deblurring (Gaussian blur, std 1.6 px, noise 0.01), 50% random inpainting (noise
 super-resolution (Gaussian antialiasing + decimation, noise 0.01). Priors: the shipped learned convex
 priors (``ridge``: the one-layer ridge form, ``ridge-s15`` for sigma 15 and ``ridge-s25`` otherwise;
 ``cascade``: ``cascade-s25``, the depth-3 cascaded profile), the non-convex gradient-step prior
-(``gradstep-s25``, plug-and-play), total variation (FISTA, exact prox) and gradient Tikhonov. Every solve
+(``gradstep-s25``, plug-and-play), the weakly convex prior (``wcrr``: ``wcrr-s25``, a convex minus a bounded
+concave ridge profile, rho certified <= 0.9), total variation (FISTA, exact prox) and gradient Tikhonov. Every solve
 is the one ``restore`` runs (``solver_for``: L-BFGS with a strong Wolfe line search and tolerance 1e-5
 for denoising with a smooth convex prior, otherwise the certified step sizes of ``solve``), at most
 ``--max-iter`` iterations (600), tolerance 1e-4 on the relative fixed-point residual. lam, the same way for
@@ -19,6 +20,12 @@ and flower; none is ever trained on.
     python benchmarks/bench_inverse.py              # the full comparison
     python benchmarks/bench_inverse.py --smoke      # seconds, for CI
     python benchmarks/bench_inverse.py --calibrate  # lam calibrated on the validation image
+    python benchmarks/bench_inverse.py --priors ridge wcrr tv   # a subset: writes results/inverse_ridge_wcrr_tv.md
+
+Speed: the seconds to restore one 512x512 grey image (``camera``, denoising at sigma 25, ``restore``'s
+defaults) per prior, CPU seconds of the process and wall seconds, medians of ``--repeats``; "reference" is the
+same solve with the prior evaluated the way it was before the fused inference path (whole-image convolutions,
+native transposed convolution, cost and gradient separately), measured in the same run.
 """
 
 from __future__ import annotations
@@ -39,7 +46,15 @@ LEARNED = {
     "ridge": {"denoise s15": "ridge-s15", "*": "ridge-s25"},
     "cascade": {"*": "cascade-s25"},
     "gradstep": {"*": "gradstep-s25"},
+    "wcrr": {"*": "wcrr-s25"},
 }
+#: published models measured on the same five crops and noise (issue 20): not run here
+PUBLISHED = {"denoise s25": {"CRR-NN (convex)": "26.78-26.84", "WCRR-NN (weakly convex)": "27.60"},
+             "denoise s15": {"CRR-NN (convex)": "29.36-29.38", "WCRR-NN (weakly convex)": "30.23"}}
+#: CPU cost of making each shipped file (from its recipe notes in gradflow.inverse._pretrained)
+TRAINING_COST = {"ridge-s15": "GPU: 4 phases, ~30 min on one H100", "ridge-s25": "GPU: 4 phases, ~30 min on one H100",
+                 "cascade-s25": "ridge-s25 + ~7.5 min on one H100", "gradstep-s25": "300 unrolled steps",
+                 "wcrr-s25": "ridge-s25 + 180 minimiser steps (batch 32), 8.7 CPU-min on one core"}
 PRIORS = (*LEARNED, "tv", "tikhonov")
 TASKS = (("denoise", 15 / 255), ("denoise", 25 / 255), ("deblur", None), ("inpaint", None), ("sr", None))
 CALIBRATION_IMAGE = VALIDATION_IMAGES[0]  # neither trained on nor reported
@@ -52,6 +67,8 @@ def configure(parser):
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--calibrate", action="store_true", help="calibrate lam on the validation image and exit")
     parser.add_argument("--priors", nargs="+", default=list(PRIORS), choices=PRIORS, help="priors to run")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of each 512x512 speed measurement")
+    parser.add_argument("--no-reference", action="store_true", help="skip the pre-fusion reference timing")
 
 
 def task_label(name, sigma):
@@ -79,6 +96,57 @@ def calibration_crops(size):
     H, W = image.shape[-2:]
     tops, lefts = [(2 * i + 1) * H // 4 - size // 2 for i in (0, 1)], [(2 * j + 1) * W // 4 - size // 2 for j in (0, 1)]
     return torch.cat([image[..., t:t + size, l:l + size] for t in tops for l in lefts])
+
+
+class _Reference:
+    """The prior evaluated as before the fused inference path: autograd enabled (whole-image convolutions,
+    the native transposed convolution), cost and gradient computed separately."""
+
+    def __init__(self, prior):
+        self.prior = prior
+
+    def __enter__(self):
+        prior = self.prior
+
+        def cost_and_grad(x):
+            with torch.enable_grad():
+                return prior._cost(x).detach(), prior._grad(x).detach()
+
+        prior.cost_and_grad = cost_and_grad
+        return prior
+
+    def __exit__(self, *exc):
+        del self.prior.cost_and_grad
+
+
+def speed(names, cache, repeats, reference, smoke):
+    """Seconds (CPU, wall) to restore a 512x512 grey image with each prior (denoising, sigma 25)."""
+    size = 64 if smoke else 512
+    truth = load_image("camera", size=size)
+    rows = []
+    for column in names:
+        prior = prior_for(column, "denoise s25", cache)
+        task, y = problem(truth, "denoise", 25 / 255, seed=1)
+        variants = [("fused", None)]
+        if reference and column in ("ridge", "cascade", "wcrr"):
+            variants.append(("reference", _Reference))
+        for variant, wrapper in variants:
+            cpu, wall = [], []
+            for _ in range(1 if smoke else repeats):
+                c0, w0 = time.process_time(), time.perf_counter()
+                if wrapper is None:
+                    result = restore(y, task, prior, tile=None)
+                else:
+                    with wrapper(prior):
+                        result = restore(y, task, prior, tile=None)
+                cpu.append(time.process_time() - c0)
+                wall.append(time.perf_counter() - w0)
+            evaluations = result.n_iter
+            rows.append([column, getattr(prior, "pretrained_name", column), variant, result.method,
+                         statistics.median(cpu), statistics.median(wall), evaluations,
+                         float(psnr(result.x.clamp(0, 1), truth))])
+            print(rows[-1], flush=True)
+    return rows
 
 
 def tune_lam(column, label, task_name, sigma, size, max_iter, cache, grid=LAM_GRID):
@@ -166,10 +234,25 @@ def main():
                      sum(div), statistics.median(its)])
     complete = set(names) == set(PRIORS)
     gaps = []
-    for label in dict.fromkeys(label for label, _ in per) if complete else ():
+    for label in dict.fromkeys(label for label, _ in per) if "tv" in names else ():
         tv = statistics.mean(per[(label, "tv")][0])
         gaps.append([label, *[statistics.mean(per[(label, n)][0]) - tv for n in names if n != "tv"]])
     goal_rows = []
+    wc_rows = []
+    if "wcrr" in names and not args.smoke:
+        for label, published in PUBLISHED.items():
+            ours = statistics.mean(per[(label, "wcrr")][0])
+            wc_rows.append([f"weakly convex prior >= WCRR-NN ({published['WCRR-NN (weakly convex)']} dB), {label}",
+                            f"{ours:.2f} dB", "met" if ours >= float(published["WCRR-NN (weakly convex)"]) else
+                            "NOT met"])
+        runs = [c for (_, n), v in per.items() if n == "wcrr" for c in v[3]]
+        wc_rows.append(["weakly convex prior: every solve converges", f"{sum(runs)}/{len(runs)}",
+                        "met" if all(runs) else "NOT met"])
+        if "tv" in names:
+            for label in ("deblur", "inpaint", "sr"):
+                gain = statistics.mean(per[(label, "wcrr")][0]) - statistics.mean(per[(label, "tv")][0])
+                wc_rows.append([f"weakly convex prior beats TV on {label}", f"{gain:+.2f} dB",
+                                "met" if gain > 0 else "NOT met"])
     if complete and not args.smoke:
         d25 = {n: statistics.mean(per[("denoise s25", n)][0]) for n in names}
         best = max(d25["ridge"], d25["cascade"])
@@ -195,6 +278,21 @@ def main():
         sections.append(("PSNR gain over total variation (dB)", ["task", *[n for n in names if n != "tv"]], gaps))
     if goal_rows:
         sections.append(("Goals of issue 6", ["goal", "measured", "status"], goal_rows))
+    if wc_rows:
+        sections.append(("Goals of issue 20 (weakly convex prior)", ["goal", "measured", "status"], wc_rows))
+    published_rows = [[label, name, value] for label, models in PUBLISHED.items() for name, value in models.items()]
+    sections.append(("Published models (issue 20: published pretrained weights, measured on the same five crops and "
+                     "noise with their own solver; not rerun here)", ["task", "model", "mean PSNR (dB)"],
+                     published_rows))
+    speed_rows = speed(names, cache, args.repeats, not args.no_reference, args.smoke)
+    sections.append((f"Seconds per {'64x64 (smoke)' if args.smoke else '512x512'} image: denoising camera at sigma 25 "
+                     f"with restore's defaults, {args.threads} torch thread(s), median of {args.repeats}",
+                     ["prior", "file", "evaluation", "method", "CPU s", "wall s", "iterations", "PSNR (dB)"],
+                     speed_rows))
+    sections.append(("Learned priors: size and training cost", ["file", "parameters", "training"],
+                     [[n, sum(w.numel() for w in load_pretrained(n).parameters()), TRAINING_COST.get(n, "")]
+                      for n in dict.fromkeys(getattr(prior_for(c, lbl, cache), "pretrained_name", None)
+                                             for c in names if c in LEARNED for lbl, _ in per) if n]))
     if lam_rows:
         title = (f"Denoising lam: PSNR-best of {', '.join(f'{f:g}' for f in LAM_GRID)} x the default on the "
                  f"validation image {CALIBRATION_IMAGE} (mean of four crops)")
@@ -209,7 +307,8 @@ def main():
              "the validation image in this run "
              "by the same rule for every prior; other tasks, the defaults calibrated on the validation image "
              "(results/inverse_calibration.md).")
-    write_results("inverse", "Image restoration with learned convex priors", sections, args, notes)
+    name = "inverse" if complete or args.smoke else "inverse_" + "_".join(names)
+    write_results(name, "Image restoration with learned convex and weakly convex priors", sections, args, notes)
 
 
 if __name__ == "__main__":

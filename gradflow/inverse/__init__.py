@@ -5,8 +5,9 @@ Solve y = A x + noise by minimising 1/2 ||A x - y||^2 + lam R(x):
 * :mod:`~gradflow.inverse.operators`: forward operators with exact adjoints (denoising, blur,
   inpainting, super-resolution, compressed sensing, undersampled Fourier);
 * :mod:`~gradflow.inverse.priors`: :class:`GradNetPrior` (convex, its gradient a convolutional monotone
-  gradient network), :class:`GradStepPrior` (non-convex, a gradient-step denoiser), total variation and
-  Tikhonov;
+  gradient network), :class:`WeaklyConvexPrior` (a convex minus a bounded concave ridge profile, with a
+  certified weak-convexity modulus ``rho_bound()``), :class:`GradStepPrior` (non-convex, a gradient-step
+  denoiser), total variation and Tikhonov;
 * :func:`solve` (accelerated / proximal / plug-and-play solvers with certified step sizes),
   :func:`select_lam`;
 * :func:`train_prior` (a prior trained as an unrolled denoiser through :func:`gradflow.train.fit`),
@@ -35,7 +36,7 @@ from ._data import (
 )
 from ._metrics import psnr, ssim
 from ._pretrained import list_pretrained
-from ._solvers import METHODS, LamSelection, SolveResult, objective, select_lam, solve
+from ._solvers import METHODS, LamSelection, SolveResult, certified_convex, objective, select_lam, solve
 from ._training import train_prior
 from .operators import (
     MRI,
@@ -48,7 +49,7 @@ from .operators import (
     gaussian_kernel,
     motion_kernel,
 )
-from .priors import GradNetPrior, GradStepPrior, Prior, Tikhonov, TotalVariation
+from .priors import GradNetPrior, GradStepPrior, Prior, Tikhonov, TotalVariation, WeaklyConvexPrior
 
 __all__ = [
     "METHODS",
@@ -69,6 +70,8 @@ __all__ = [
     "SolveResult",
     "Tikhonov",
     "TotalVariation",
+    "WeaklyConvexPrior",
+    "certified_convex",
     "gaussian_kernel",
     "list_images",
     "list_pretrained",

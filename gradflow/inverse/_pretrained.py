@@ -13,7 +13,9 @@ _DIR = Path(__file__).resolve().parent / "pretrained"
 #: name -> recipe: the prior class and architecture, the training noise level (0-1 scale), the patches
 #: and the ``train_prior`` options of each training phase (run in order on the same prior; a phase's
 #: ``batch_size`` overrides the recipe's); a recipe with ``"deepen": NAME`` starts from recipe NAME's prior
-#: (trained first) made ``depth`` layers deep by :meth:`GradNetPrior.deepen`. ``gradflow train-prior NAME``
+#: (trained first) made ``depth`` layers deep by :meth:`GradNetPrior.deepen`; a recipe with ``"init": NAME`` starts
+#: a :class:`WeaklyConvexPrior` from the shipped convex prior NAME (:meth:`WeaklyConvexPrior.from_convex`).
+#: ``gradflow train-prior NAME``
 #: retrains the shipped file (the convex ones: up to the schedule note below and GPU nondeterminism).
 #: The convex priors start with a cheap unrolled phase, then train the exact minimiser (implicit
 #: differentiation), which is what the solvers compute, in three minimiser phases of decreasing learning
@@ -42,6 +44,13 @@ PRETRAINED = {
     "cascade-s25": {**_CONVEX, "arch": {"n_filters": 32, "kernel_size": 7, "depth": 3}, "sigma": 25 / 255,
                     "deepen": "ridge-s25",
                     "phases": ({"objective": "minimiser", "solve_tol": 1e-3, "steps": 78, "lr": 1e-3},)},
+    # the weakly convex prior: ridge-s25 (the shipped file) as its convex part, a concave part at rho = 0.45,
+    # then minimiser training (lam rho < 1 keeps the denoising problem strongly convex) on one CPU core: the
+    # shipped file is this phase's checkpoint at step 180 of 200 (fit's checkpoint_dir; 8.7 CPU-min, ~2.9 CPU s per
+    # step of batch 32 on a shared 2-core AMD EPYC), the run stopped there for time
+    "wcrr-s25": {"cls": "WeaklyConvexPrior", "arch": {"n_filters": 32, "kernel_size": 7, "rho_max": 0.9},
+                 "sigma": 25 / 255, "init": "ridge-s25", "batch_size": 32, "patch_size": 40, "n_patches": 20000,
+                 "phases": ({"objective": "minimiser", "solve_tol": 3e-3, "steps": 200, "lr": 1e-3},)},
     "gradstep-s25": {
         "cls": "GradStepPrior", "arch": {"n_filters": 16, "kernel_size": 5, "depth": 3, "boundary": "valid"},
         "sigma": 25 / 255, "phases": ({"objective": "unrolled", "unrolled_steps": 15, "steps": 300, "lr": 1e-2},),
@@ -58,9 +67,9 @@ def list_pretrained() -> list[str]:
 
 
 def _classes():
-    from .priors import GradNetPrior, GradStepPrior
+    from .priors import GradNetPrior, GradStepPrior, WeaklyConvexPrior
 
-    return {"GradNetPrior": GradNetPrior, "GradStepPrior": GradStepPrior}
+    return {"GradNetPrior": GradNetPrior, "GradStepPrior": GradStepPrior, "WeaklyConvexPrior": WeaklyConvexPrior}
 
 
 def build(name: str):
@@ -91,14 +100,18 @@ def load_pretrained(name: str | None, cls=None, directory=None):
     return prior.eval()
 
 
-def train_pretrained(name: str, out_dir=None, *, device="auto", seed: int = 0, max_time=None, progress=False):
+def train_pretrained(name: str, out_dir=None, *, device="auto", seed: int = 0, max_time=None, progress=False,
+                     **fit_options):
     """Train recipe ``name`` on patches of the training images and save ``<out_dir>/<name>.pt`` (default:
     the package's pretrained/ folder). The recipe's phases run in order, each a :func:`train_prior` call with
     a cosine schedule and ``seed`` (``max_time`` bounds each phase); a ``"deepen"`` recipe first trains the
-    one-layer recipe it names (not saved) and deepens it. Returns (path, FitResult of the last phase)."""
+    one-layer recipe it names (not saved) and deepens it. Other keyword arguments go to ``fit`` (e.g.
+    ``checkpoint_dir``, ``checkpoint_every`` and ``resume`` to train across sessions). Returns (path, FitResult
+    of the last phase)."""
     from ..train import save_checkpoint
 
-    prior, result = _train_recipe(name, device=device, seed=seed, max_time=max_time, progress=progress)
+    prior, result = _train_recipe(name, device=device, seed=seed, max_time=max_time, progress=progress,
+                                  **fit_options)
     out = Path(out_dir or _DIR)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.pt"
@@ -119,6 +132,10 @@ def _train_recipe(name: str, **options):
     recipe = PRETRAINED[name]
     if "deepen" in recipe:
         prior = _train_recipe(recipe["deepen"], **options)[0].deepen(recipe["arch"]["depth"])
+    elif "init" in recipe:
+        torch.manual_seed(options["seed"])
+        convex = load_pretrained(recipe["init"])
+        prior = _classes()[recipe["cls"]].from_convex(convex, rho_max=recipe["arch"]["rho_max"]).train()
     else:
         torch.manual_seed(options["seed"])
         prior = build(name)

@@ -12,10 +12,10 @@ import torch
 from .._validation import check_choice, check_number, check_positive_int
 from ._checks import check_image, check_lam, check_measurement, inputs_checked
 from ._metrics import psnr
-from .operators import LinearOperator
+from .operators import Denoising, Inpainting, LinearOperator
 from .priors import _PROX_TOL, Prior
 
-__all__ = ["METHODS", "LamSelection", "SolveResult", "objective", "select_lam", "solve"]
+__all__ = ["METHODS", "LamSelection", "SolveResult", "certified_convex", "objective", "select_lam", "solve"]
 
 #: solver names accepted by :func:`solve`
 METHODS = ("agd", "fista", "pgd", "pnp", "lbfgs")
@@ -36,6 +36,11 @@ class SolveResult:
         diverged: whether the solve was stopped by the divergence guard (a non-finite iterate, or one
             whose norm exceeded ``divergence_factor`` times the start's); ``x`` is then the last iterate
             before the guard fired.
+        tiles: how many overlapping tiles the image was solved in (1: one solve; see ``restore``).
+        convex: whether F is certified convex: R convex, or R rho-weakly convex (``prior.rho_bound()``) with
+            mu_A - lam rho >= 0, mu_A the certified strong convexity of the data term (1 for denoising, the
+            smallest squared mask entry for inpainting, 0 otherwise). When False a solve still decreases F
+            and stops at a fixed point, but that point is a critical point, not certified to be the minimiser.
     """
 
     x: torch.Tensor
@@ -44,6 +49,8 @@ class SolveResult:
     method: str
     lam: float
     diverged: bool = False
+    tiles: int = 1
+    convex: bool = True
 
     @property
     def n_iter(self) -> int:
@@ -70,6 +77,50 @@ def _objective(x, y, operator, prior, lam):
     r = operator(x) - y
     data = 0.5 * r.abs().square().flatten(1).sum(1)
     return data if lam == 0 else data + lam * prior.cost(x)
+
+
+def _objective_and_grad(x, y, operator, prior, lam):
+    """(F(x) per image, grad F(x)) of checked arguments, the prior's cost and gradient in one pass."""
+    r = operator(x) - y
+    data = 0.5 * r.abs().square().flatten(1).sum(1)
+    g = operator.adjoint(r)
+    if lam == 0:
+        return data, g
+    cost, grad = prior.cost_and_grad(x)
+    return data + lam * cost, g + lam * grad
+
+
+def _data_strong_convexity(operator: LinearOperator) -> float:
+    """A certified mu_A with A^T A >= mu_A I: 1 for denoising, min m^2 for inpainting, 0 otherwise."""
+    if isinstance(operator, Denoising):
+        return 1.0
+    if isinstance(operator, Inpainting):
+        return float(operator.mask.square().min())
+    return 0.0
+
+
+def certified_convex(operator: LinearOperator, prior: Prior, lam: float) -> bool:
+    """Whether F = 1/2 ||A x - y||^2 + lam R(x) is certified convex: mu_A - lam rho >= 0 with rho =
+    ``prior.rho_bound()`` (0 for convex priors) and mu_A the data term's certified strong convexity (1 for
+    denoising, the smallest squared mask entry for inpainting, 0 for other operators). For denoising with a
+    weakly convex prior this is lam rho <= 1.
+
+    Example:
+        >>> from gradflow.inverse import Denoising, GradNetPrior, WeaklyConvexPrior
+        >>> prior = WeaklyConvexPrior.from_convex(GradNetPrior(n_filters=4, kernel_size=3), rho_max=0.5)
+        >>> round(float(prior.rho_bound().detach()), 4)
+        0.25
+        >>> certified_convex(Denoising(), prior, 1.0), certified_convex(Denoising(), prior, 5.0)
+        (True, False)
+    """
+    lam = check_lam(lam)
+    if not isinstance(operator, LinearOperator):
+        raise ValueError(f"operator must be a gradflow.inverse LinearOperator, got {type(operator).__name__}")
+    if not isinstance(prior, Prior):
+        raise ValueError(f"prior must be a gradflow.inverse Prior, got {type(prior).__name__}")
+    if lam == 0 or prior.is_convex:
+        return True
+    return _data_strong_convexity(operator) - lam * float(prior.rho_bound().detach()) >= 0
 
 
 def _check_problem(y, operator, prior, lam):
@@ -128,6 +179,12 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     solves' tolerance for ``pgd``/``fista`` with an inexact prox). Iterations stop when the relative
     fixed-point residual is <= ``tol``. The batch is solved jointly (one step size, objectives summed).
 
+    Weakly convex priors (Hess R >= -rho I, rho = ``prior.rho_bound()``): the steps above only need the
+    Lipschitz bounds, so every method still decreases F; F is convex, and the guarantees above hold, when
+    mu_A - lam rho >= 0 (:func:`certified_convex`; for denoising lam rho <= 1, strongly convex below). Otherwise
+    the solve warns (RuntimeWarning) and sets ``convex=False`` in the result; pnp keeps its own non-convex
+    guarantee and only sets the flag. The inner prox of pgd/fista is (1 - tau rho)-strongly convex.
+
     Divergence guard: for a non-convex prior the objective can be unbounded below (a gradient-step
     potential along directions the operator does not observe, e.g. the missing pixels of inpainting);
     the certified step then still decreases F at every iteration, towards -inf. The solve stops, warns
@@ -173,6 +230,13 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
     L_R = float(prior.lipschitz_bound().detach()) if lam > 0 else 0.0
     if method in ("agd", "pnp", "lbfgs") and not math.isfinite(L_R):
         raise ValueError(f"method {method!r} needs a prior with a Lipschitz gradient; use 'fista' or 'pgd'")
+    convex = certified_convex(operator, prior, lam)
+    if not convex and method != "pnp":
+        warnings.warn(
+            f"the objective is not certified convex (prior rho_bound() = {float(prior.rho_bound().detach()):.3g}, "
+            f"lam = {lam:.3g}, data-term strong convexity {_data_strong_convexity(operator):g}): {method} decreases it "
+            "and stops at a critical point, which is not certified to be the minimiser (SolveResult.convex is False)",
+            RuntimeWarning, stacklevel=2)
 
     def data_grad(v):
         return operator.adjoint(operator(v) - y)
@@ -200,7 +264,9 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
 
     if method == "lbfgs":
         with inputs_checked():
-            return _lbfgs(x, y, operator, prior, lam, 1.0 / (L_A + lam * L_R), max_iter, tol, radius)
+            result = _lbfgs(x, y, operator, prior, lam, 1.0 / (L_A + lam * L_R), max_iter, tol, radius)
+        result.convex = convex
+        return result
     accelerated = method in ("agd", "fista")
     with torch.no_grad(), inputs_checked():
         F_x = float(_objective(x, y, operator, prior, lam).sum())
@@ -235,7 +301,8 @@ def solve(y: torch.Tensor, operator: LinearOperator, prior: Prior, lam: float, m
             if residual <= tol:
                 converged = True
                 break
-    return SolveResult(x=x, history=history, converged=converged, method=method, lam=lam, diverged=diverged)
+    return SolveResult(x=x, history=history, converged=converged, method=method, lam=lam, diverged=diverged,
+                       convex=convex)
 
 
 def _lbfgs(x0, y, operator, prior, lam, step, max_iter, tol, radius) -> SolveResult:
@@ -249,9 +316,8 @@ def _lbfgs(x0, y, operator, prior, lam, step, max_iter, tol, radius) -> SolveRes
     def closure():  # F(p) and grad F(p), cached: LBFGS.step re-evaluates the point it starts from
         if "x" not in last or not torch.equal(last["x"], p):
             with torch.no_grad():
-                g = operator.adjoint(operator(p) - y)
-                last.update(x=p.detach().clone(), F=_objective(p, y, operator, prior, lam).sum(),
-                            g=g + lam * prior.grad(p) if lam > 0 else g)
+                F_p, g = _objective_and_grad(p.detach(), y, operator, prior, lam)
+                last.update(x=p.detach().clone(), F=F_p.sum(), g=g)
         p.grad = last["g"].clone()
         return last["F"]
 

@@ -52,22 +52,53 @@ def _conjugate_gradients(apply, b: torch.Tensor, tol: float, max_iter: int) -> t
     return v
 
 
+#: L-BFGS iterations of the minimiser's inner solve before the accelerated-gradient fallback
+_LBFGS_ITERATIONS = 200
+
+
+def _minimiser(prior: Prior, noisy: torch.Tensor, lam: float, tol: float, max_iter: int) -> torch.Tensor:
+    """argmin_x 1/2 ||x - y||^2 + lam R(x) for the batch, without autograd: L-BFGS (the solver ``restore`` uses
+    for denoising) until the batch's gradient norm is <= ``tol`` max(1, ||y||); if its line search stalls first
+    (float rounding) or after ``_LBFGS_ITERATIONS`` iterations, at most ``max_iter`` accelerated gradient steps
+    with the certified step finish the job, to ``tol`` per image."""
+    from ._solvers import solve
+    from .operators import Denoising
+
+    L = float(prior.lipschitz_bound().detach())
+    scale = max(float(noisy.flatten().norm()), 1.0)
+    # solve's residual is ||grad F|| / ((1 + lam L) ||x||): the target gradient norm on that scale
+    target = tol * scale / ((1.0 + lam * L) * max(float(noisy.flatten().norm()), 1e-12))
+    result = solve(noisy, Denoising(), prior, lam, "lbfgs", max_iter=min(max_iter, _LBFGS_ITERATIONS), tol=target)
+    if result.converged:
+        return result.x
+    return prox_iterations(prior, noisy, lam, max_iter, tol, x0=result.x)[0]
+
+
+def _check_minimiser(prior: Prior, lam: float) -> None:
+    """ValueError unless 1/2 ||x - y||^2 + lam R(x) is certified strongly convex (lam rho < 1)."""
+    rho = float(prior.rho_bound().detach())
+    if lam * rho >= 1:
+        raise ValueError(f"training the minimiser needs 1/2 ||x - y||^2 + lam R(x) strongly convex, i.e. lam * rho < 1 "
+                         f"(rho = prior.rho_bound()), got lam * rho = {lam * rho:.3g} (the minimiser of a non-convex "
+                         "problem is not unique): use objective='unrolled'")
+
+
 def minimiser_loss(prior: Prior, clean: torch.Tensor, noisy: torch.Tensor, lam: float = 1.0, *,
                    tol: float = 1e-4, max_iter: int = 1000) -> torch.Tensor:
-    r"""Mean squared error of the exact denoiser x*(y) = argmin_x 1/2 ||x - y||^2 + lam R(x) (convex R), with
-    its parameter gradient by implicit differentiation.
+    r"""Mean squared error of the exact denoiser x*(y) = argmin_x 1/2 ||x - y||^2 + lam R(x) (R convex, or
+    rho-weakly convex with lam rho < 1: the problem is then strongly convex), with its parameter gradient by
+    implicit differentiation.
 
-    x* is computed without autograd (accelerated gradient, certified step, to ``tol``); at x*,
+    x* is computed without autograd (L-BFGS, to a gradient norm ``tol`` max(1, ||y||), then accelerated
+    gradient steps if needed, at most ``max_iter``); at x*,
     x* - y + lam grad R(x*) = 0, so dx*/dtheta = -(I + lam H)^{-1} lam d(grad R)/dtheta with H = Hess R(x*) =
-    W^T diag(g'(W x*)) W. With v = (I + lam H)^{-1} dL/dx* (conjugate gradients, to ``tol``) the gradient is
+    W^T diag(g'(W x*)) W >= -rho I. With v = (I + lam H)^{-1} dL/dx* (conjugate gradients, to ``tol``) the gradient is
     -lam v^T d(grad R(x*))/dtheta: the returned scalar has the value of the error and this gradient. Under
     ``torch.no_grad()`` it is just the error.
     """
-    if not prior.is_convex:
-        raise ValueError("training the minimiser needs a convex prior (the minimiser of a non-convex problem "
-                         "is not unique): use objective='unrolled'")
+    _check_minimiser(prior, lam)
     with torch.no_grad():
-        x_star = prox_iterations(prior, noisy, lam, max_iter, tol)[0]
+        x_star = _minimiser(prior, noisy, lam, tol, max_iter)
     error = (x_star - clean).square().mean()
     if not torch.is_grad_enabled():
         return error
@@ -80,7 +111,8 @@ def minimiser_loss(prior: Prior, clean: torch.Tensor, noisy: torch.Tensor, lam: 
     def system(v):  # (I + lam H) v
         return v + lam * prior._conv_adjoint(slope * prior._conv(v, w), w)
 
-    v = _conjugate_gradients(system, 2.0 * (x_star - clean) / clean.numel(), tol, max_iter)
+    with torch.no_grad():
+        v = _conjugate_gradients(system, 2.0 * (x_star - clean) / clean.numel(), tol, max_iter)
     surrogate = -lam * (prior._grad(x_star) * v).sum()
     return error + surrogate - surrogate.detach()
 
@@ -96,9 +128,10 @@ def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, 
     error of a denoiser built from R. The regularisation scale is learned inside R, so the trained prior
     denoises at this ``sigma`` with lam = 1.
 
-    * ``objective="minimiser"`` (convex priors): the exact denoiser argmin_x 1/2 ||x - y||^2 + R(x), solved
-      to ``solve_tol`` and differentiated implicitly (:func:`minimiser_loss`): what the solvers compute at
-      test time, so the prior is trained for the way it is used.
+    * ``objective="minimiser"`` (convex priors, and weakly convex ones with rho < 1): the exact denoiser
+      argmin_x 1/2 ||x - y||^2 + R(x), solved to ``solve_tol`` and differentiated implicitly
+      (:func:`minimiser_loss`): what the solvers compute at test time, so the prior is trained for the way it
+      is used.
     * ``objective="unrolled"``: the t-step denoiser x_t (t = ``unrolled_steps``), Nesterov-accelerated
       gradient descent on 1/2 ||x - y||^2 + R(x) from y with the certified step 1 / (1 + L)
       (L = ``prior.lipschitz_bound()``, differentiated through); t = 1 gives a gradient-step denoiser.
@@ -133,8 +166,8 @@ def train_prior(prior: Prior, images: torch.Tensor, *, sigma: float = 25 / 255, 
     warm = check_positive_int(warm_steps, "warm_steps", minimum=0)
     solve_tol = check_number(solve_tol, "solve_tol", minimum=0.0, strict=True)
     check_seed(seed)
-    if objective == "minimiser" and not prior.is_convex:
-        raise ValueError("objective='minimiser' needs a convex prior: use objective='unrolled'")
+    if objective == "minimiser":
+        _check_minimiser(prior, 1.0)
     val_data = None
     if val_images is not None:
         check_image(val_images, "val_images", getattr(prior, "channels", None))

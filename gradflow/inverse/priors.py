@@ -32,7 +32,8 @@ from .._validation import check_choice, check_number, check_positive_int
 from ..potentials import ConvergenceError, make_elementwise_activation
 from ._checks import check_image, check_like
 
-__all__ = ["GradNetPrior", "GradStepPrior", "Prior", "Tikhonov", "TotalVariation", "finite_differences"]
+__all__ = ["GradNetPrior", "GradStepPrior", "Prior", "Tikhonov", "TotalVariation", "WeaklyConvexPrior",
+           "finite_differences"]
 
 _PROX_TOL = {torch.float64: 1e-9, torch.float32: 1e-5}
 
@@ -79,24 +80,50 @@ class Prior(nn.Module):
         """grad R(x) (so a prior is a gradient field on images)."""
         return self.grad(x)
 
+    def cost_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R(x) per image (B,), grad R(x) (B, C, H, W)) in one pass where the prior can share work (the
+        learned priors compute their filter responses once); equal to (``cost(x)``, ``grad(x)``).
+
+        Example:
+            >>> value, g = Tikhonov("identity").cost_and_grad(torch.ones(1, 1, 2, 2))
+            >>> float(value), g.shape
+            (2.0, torch.Size([1, 1, 2, 2]))
+        """
+        return self._cost_and_grad(self._check(x))
+
+    def _cost_and_grad(self, x):
+        return self._cost(x), self._grad(x)
+
     def lipschitz_bound(self) -> torch.Tensor:
         """A certified bound L >= sup_x ||Hess R(x)||_2 (0-dim tensor)."""
         raise NotImplementedError
 
+    def rho_bound(self) -> torch.Tensor:
+        """A certified rho >= 0 with Hess R(x) >= -rho I for every x (0-dim tensor): R is rho-weakly convex,
+        so 1/2 ||x - v||^2 + tau R(x) is (1 - tau rho)-strongly convex. 0 for convex priors; the
+        non-convex :class:`GradStepPrior` has only rho = L.
+
+        Example:
+            >>> float(TotalVariation().rho_bound())
+            0.0
+        """
+        return self.lipschitz_bound() if not self.is_convex else torch.zeros(())
+
     def prox(self, v: torch.Tensor, tau: float, *, tol: float | None = None, max_iter: int = 500) -> torch.Tensor:
         r"""prox_{tau R}(v) = argmin_x 1/2 ||x - v||^2 + tau R(x), per image.
 
-        The inner problem h(x) = 1/2 ||x - v||^2 + tau R(x) is (1 - tau ``L_-``)-strongly convex and
-        (1 + tau L)-smooth (``L_- = 0`` for convex R, L for the non-convex ones, which need tau L < 1). It is
+        The inner problem h(x) = 1/2 ||x - v||^2 + tau R(x) is (1 - tau rho)-strongly convex and
+        (1 + tau L)-smooth (rho = ``rho_bound()``: 0 for convex R; non-convex ones need tau rho < 1). It is
         solved by Nesterov's accelerated gradient with the certified step 1 / (1 + tau L) and momentum
         (sqrt(kappa) - 1) / (sqrt(kappa) + 1) from v, until ||grad h|| <= tol max(1, ||v||) for every
         image (default tol: 1e-5 in float32, 1e-9 in float64). Raises ConvergenceError after
         ``max_iter`` iterations. Differentiable through the iterations (for training).
         """
         tau, tol = self._check_prox_arguments(v, tau, tol, max_iter)
-        if not self.is_convex and tau * float(self.lipschitz_bound().detach()) >= 1:
-            raise ValueError(f"prox of a non-convex prior needs tau * L < 1, got tau * L = "
-                             f"{tau * float(self.lipschitz_bound().detach()):.3g}")
+        rho = float(self.rho_bound().detach())
+        if tau * rho >= 1:
+            raise ValueError(f"prox of a non-convex prior needs tau * rho < 1 (rho = rho_bound(); for GradStepPrior "
+                             f"rho = L, i.e. tau * L < 1), got tau * rho = {tau * rho:.3g}")
         x, residual = prox_iterations(self, v, tau, max_iter, tol)
         if residual > tol:
             raise ConvergenceError(
@@ -112,8 +139,8 @@ def prox_iterations(prior: Prior, v: torch.Tensor, tau: float, n_iter: int, tol:
     the residual is the worst scaled gradient norm at the last extrapolated point (inf if never measured)."""
     L = prior.lipschitz_bound()  # differentiated through when training
     smooth = 1.0 + tau * L
-    strong = 1.0 if prior.is_convex else 1.0 - tau * float(L.detach())
-    # non-convex priors with tau L >= 1 (training only; prox() refuses them): plain gradient steps
+    strong = 1.0 - tau * float(prior.rho_bound().detach()) if not prior.is_convex else 1.0
+    # non-convex priors with tau rho >= 1 (training only; prox() refuses them): plain gradient steps
     momentum = 0.0
     if strong > 0:
         q = math.sqrt(float(smooth.detach()) / strong)
@@ -170,6 +197,50 @@ def _reflect_pad_adjoint(v: torch.Tensor, p: int) -> torch.Tensor:
         inner.narrow(dim, n - 1 - p, p).add_(v.narrow(dim, n + p, p).flip(dim))
         v = inner
     return v
+
+
+#: numbers per row strip of filter responses in the inference path of the one-layer priors (cache-sized)
+_STRIP_ELEMENTS = 1 << 19
+
+
+def _add_conv_adjoint(out: torch.Tensor, g: torch.Tensor, w: torch.Tensor) -> None:
+    """out += conv_transpose2d(g, w), in place, for g (B, m, H, W), w (m, C, k, k) and out (B, C, H + k - 1,
+    W + k - 1): one matrix product gives the k^2 shifted images w_{:, c, i, j}^T g, which are added at their
+    offsets (along rows first, then columns): a few times faster on CPUs than the native transposed
+    convolution of many channels into few."""
+    B, m, H, W = g.shape
+    C, k = w.shape[1], w.shape[-1]
+    col = torch.matmul(w.reshape(m, C * k * k).t(), g.reshape(B, m, H * W)).view(B, C, k, k, H, W)
+    rows = g.new_zeros(B, C, k, H, W + k - 1)
+    for j in range(k):
+        rows[..., j:j + W] += col[:, :, :, j]
+    for i in range(k):
+        out[..., i:i + H, :] += rows[:, :, i]
+
+
+def _fused_tanh_mixture(u, alpha, beta, c, act):
+    r"""(sum of the ridges per image (B,), g(u)) for filter responses u (B, m, H, W) and a one-layer profile
+    g = alpha s(z), z = beta (u + c), s(z) = a tanh z + b (z - tanh z) (a = 1, b = 0 for plain tanh), in a few
+    passes over u (inference only; the scales are (m, 1, 1)).
+
+    g = alpha (a - b) tanh z + alpha b z and G = alpha / beta (S(z) - S(beta c)) with S(z) = (a - b) log cosh z
+    + b z^2 / 2. With q = 2 z and s = sigmoid(|q|) in [1/2, 1): tanh z = sign(q) (2 s - 1) and log cosh z =
+    |q| / 2 - log s - log 2, so one sigmoid gives the profile and the cost needs only per-channel sums of |q|,
+    log s and q^2."""
+    a, b = act.weights() if hasattr(act, "weights") else (torch.ones_like(alpha), torch.zeros_like(alpha))
+    q = torch.addcmul(2.0 * beta * c, u, 2.0 * beta)
+    n = q.shape[-2] * q.shape[-1]
+    s_qq = torch.linalg.vector_norm(q, dim=(-2, -1)).square()
+    s = q.abs()
+    s_abs = s.sum((-2, -1))
+    s = torch.sigmoid_(s)
+    s_log = torch.log(s).sum((-2, -1))  # (B, m)
+    am, bm, al, be, z0 = (t.reshape(-1) for t in (a, b, alpha, beta, beta * c))
+    lc_sum = 0.5 * s_abs - s_log - n * math.log(2.0)
+    lc0 = n * (z0.abs() - F.logsigmoid(2.0 * z0.abs()) - math.log(2.0))
+    ridges = al / be * ((am - bm) * (lc_sum - lc0) + 0.5 * bm * (0.25 * s_qq - n * z0.square()))
+    g = s.mul_(2.0).sub_(1.0).copysign_(q).mul_(alpha * (a - b)).addcmul_(q, 0.5 * alpha * b)
+    return ridges.sum(1), g
 
 
 class _ConvRidge(Prior):
@@ -251,18 +322,26 @@ class _ConvRidge(Prior):
         alpha = self.log_alpha.exp() if self._monotone else self.alpha
         return alpha, self.log_beta.exp()
 
-    def _conv(self, x, w):
+    def _check_size(self, x):
         k = self.kernel_size
         smallest = k if self.boundary == "valid" else (k + 1) // 2
         if x.shape[-2] < smallest or x.shape[-1] < smallest:
             raise ValueError(f"images must be at least {smallest}x{smallest} (kernel size {k}, boundary "
                              f"{self.boundary!r}), got {x.shape[-2]}x{x.shape[-1]}")
+
+    def _conv(self, x, w):
+        k = self.kernel_size
+        self._check_size(x)
         if self.boundary == "reflect" and k > 1:
             x = F.pad(x, (k // 2,) * 4, mode="reflect")
         return F.conv2d(x, w)
 
     def _conv_adjoint(self, u, w):
-        v = F.conv_transpose2d(u, w)
+        if torch.is_grad_enabled() and (u.requires_grad or w.requires_grad):
+            v = F.conv_transpose2d(u, w)
+        else:  # the faster shift-add form (see _add_conv_adjoint)
+            v = u.new_zeros(u.shape[0], w.shape[1], u.shape[-2] + w.shape[-2] - 1, u.shape[-1] + w.shape[-1] - 1)
+            _add_conv_adjoint(v, u, w)
         return _reflect_pad_adjoint(v, self.kernel_size // 2) if self.boundary == "reflect" else v
 
     def profile(self, u: torch.Tensor) -> torch.Tensor:
@@ -286,17 +365,65 @@ class _ConvRidge(Prior):
         """||D^(1/2) W||_2^2 >= ||W^T diag(g') W|| with D = diag(sup |g_i'|), the squared norm of the
         scaled convolution bank bounded in the frequency domain (see ``_conv_norm_squared``), times
         ||P||^2 <= 4 for the reflect padding P."""
-        scaled = self._slope_bound().sqrt().view(-1, 1, 1, 1) * self.filters()
-        bound = _conv_norm_squared(scaled, self.frequency_grid)
+        return self._scaled_norm_squared(self._slope_bound())
+
+    def _scaled_norm_squared(self, d: torch.Tensor) -> torch.Tensor:
+        """A certified bound on ||diag(d)^(1/2) W P||^2 for per-channel d >= 0 (m,) (P the padding)."""
+        bound = _conv_norm_squared(d.sqrt().view(-1, 1, 1, 1) * self.filters(), self.frequency_grid)
         # reflect padding P repeats each pixel at most twice along each axis: ||P||^2 <= 4
         return 4.0 * bound if self.boundary == "reflect" and self.kernel_size > 1 else bound
 
     def _grad(self, x):
         w = self.filters()
+        if not torch.is_grad_enabled():
+            return self._strips(x, w, need_cost=False)[1]
         return self._conv_adjoint(self.profile(self._conv(x, w)), w)
 
+    def _cost_and_grad(self, x):
+        w = self.filters()
+        if self._fusable() and not torch.is_grad_enabled():
+            return self._strips(x, w, need_cost=True)
+        u = self._conv(x, w)
+        return self._ridge_cost(u), self._conv_adjoint(self.profile(u), w)
+
+    def _fusable(self) -> bool:
+        """Whether :meth:`_fused_ridge` applies: a one-layer profile s = a tanh + b (id - tanh)."""
+        return self.depth == 1 and self.activation in ("tanh", "weighted_tanh")
+
+    def _strips(self, x, w, need_cost):
+        """Inference-only (R(x) or None, grad R(x)), row strip by row strip: each strip's filter responses
+        (about ``_STRIP_ELEMENTS`` numbers) stay in cache through the convolution, the profile (fused with the
+        cost by :meth:`_fused_ridge` when ``need_cost``) and the adjoint, accumulated into the padded output by
+        :func:`_add_conv_adjoint`. The same sums as the whole-image evaluation, in another order."""
+        k = self.kernel_size
+        self._check_size(x)
+        xp = F.pad(x, (k // 2,) * 4, mode="reflect") if self.boundary == "reflect" and k > 1 else x
+        rows_out = xp.shape[-2] - k + 1
+        out = torch.zeros_like(xp)
+        rows = max(1, _STRIP_ELEMENTS // (x.shape[0] * self.n_filters * xp.shape[-1]))
+        value = 0.0 if need_cost else None
+        for r0 in range(0, rows_out, rows):
+            r1 = min(r0 + rows, rows_out)
+            u = F.conv2d(xp[..., r0:r1 + k - 1, :], w)
+            if need_cost:
+                strip_value, g = self._fused_ridge(u)
+                value = value + strip_value
+            else:
+                g = self.profile(u)
+            _add_conv_adjoint(out[..., r0:r1 + k - 1, :], g, w)
+        if self.boundary == "reflect":
+            out = _reflect_pad_adjoint(out, k // 2)
+        return value, out
+
+    def _fused_ridge(self, u):
+        """(R per image, g(u)) of the one-layer profile (:func:`_fused_tanh_mixture`), inference only."""
+        alpha, beta = (t[0] for t in self._scales())
+        return _fused_tanh_mixture(u, alpha, beta, self.hidden_bias[0], self.activations[0])
+
     def _cost(self, x):
-        u = self._conv(x, self.filters())
+        return self._ridge_cost(self._conv(x, self.filters()))
+
+    def _ridge_cost(self, u):
         if self.depth == 1:
             alpha, beta = self._scales()
             b = self.hidden_bias[0]
@@ -469,6 +596,132 @@ class GradStepPrior(_ConvRidge):
     def denoise(self, x: torch.Tensor) -> torch.Tensor:
         """The gradient-step denoiser D(x) = x - grad g(x)."""
         return x - self.grad(x)
+
+
+class WeaklyConvexPrior(_ConvRidge):
+    r"""Weakly convex learned prior: a convolutional ridge gradient network whose profile is a convex part
+    minus a bounded one, with a certified lower bound on its Hessian.
+
+    R(x) = sum_{i, pixels} (G_i^+ - G_i^-)((W x)_i), grad R(x) = W^T (g^+ - g^-)(W x) with two nondecreasing
+    one-layer profiles g^{+/-}(u) = alpha^{+/-} s^{+/-}(beta^{+/-} (u + c^{+/-})) (``activation``, learnable
+    weighted tanh by default) and W as in :class:`GradNetPrior`. Since 0 <= (g^{+/-})' <= d^{+/-} =
+    alpha^{+/-} beta^{+/-} sup s', Hess R = W^T diag(g^+' - g^-') W lies between -W^T diag(d^-) W and
+    W^T diag(d^+) W, so
+
+    * ``rho_bound()`` = ||diag(d^-)^(1/2) W||^2 >= -lambda_min(Hess R) (the weak-convexity modulus rho);
+    * ``lipschitz_bound()`` = max(||diag(d^+)^(1/2) W||^2, rho) >= ||Hess R||,
+
+    both certified like :meth:`GradNetPrior.lipschitz_bound`. The concave part is rescaled so that rho never
+    exceeds ``rho_max``: 1/2 ||x - y||^2 + lam R(x) is then (1 - lam rho)-strongly convex for lam < 1 / rho
+    (denoising has a unique minimiser and the solvers converge to it), as in the weakly convex ridge
+    regularisers of Goujon et al. (2024). ``is_convex`` is False; the solvers report whether the objective
+    is certified convex (``SolveResult.convex``).
+
+    Args:
+        channels, n_filters, kernel_size, zero_mean, boundary, frequency_grid, activation: as
+            :class:`GradNetPrior` (the profiles have one layer).
+        rho_max: the largest rho the concave part may reach (> 0).
+
+    Example:
+        >>> prior = WeaklyConvexPrior(n_filters=8, kernel_size=5, rho_max=0.5)
+        >>> x = torch.rand(1, 1, 16, 16)
+        >>> bool(prior.rho_bound() <= 0.5 + 1e-6), prior.grad(x).shape
+        (True, torch.Size([1, 1, 16, 16]))
+    """
+
+    def __init__(self, channels: int = 1, n_filters: int = 32, kernel_size: int = 7,
+                 activation: str = "weighted_tanh", *, rho_max: float = 0.9, zero_mean: bool = True,
+                 frequency_grid: int = 128, boundary: str = "reflect"):
+        super().__init__(channels, n_filters, kernel_size, 1, activation, zero_mean, 1, frequency_grid,
+                         monotone=True, boundary=boundary)
+        self.rho_max = check_number(rho_max, "rho_max", minimum=0.0, strict=True)
+        self.is_convex = False
+        self._scales_cache = None
+        m = self.n_filters
+        self.concave_activation = make_elementwise_activation(activation, (m, 1, 1), True)
+        self.concave_bias = nn.Parameter(torch.zeros(m, 1, 1))
+        # a gentle start: a wide concave part (beta 2.5) of small amplitude
+        self.concave_log_beta = nn.Parameter(torch.full((m, 1, 1), math.log(2.5)))
+        self.concave_log_alpha = nn.Parameter(torch.full((m, 1, 1), math.log(1e-3)))
+
+    def _concave_raw_slope(self) -> torch.Tensor:
+        alpha, beta = self.concave_log_alpha.exp(), self.concave_log_beta.exp()
+        return (alpha * beta * self.concave_activation.sup_abs_derivative()).flatten()
+
+    def _concave_scales(self):
+        """(alpha^-, beta^-) (m, 1, 1), alpha^- shrunk so that the certified rho is at most ``rho_max``
+        (remembered between calls without autograd while no parameter changes)."""
+        key = None
+        if not torch.is_grad_enabled():
+            key = tuple((id(p), p._version) for p in self.parameters())
+            if self._scales_cache is not None and self._scales_cache[0] == key:
+                return self._scales_cache[1]
+        raw = self._scaled_norm_squared(self._concave_raw_slope())
+        shrink = torch.clamp(self.rho_max / raw, max=1.0)
+        scales = self.concave_log_alpha.exp() * shrink, self.concave_log_beta.exp()
+        if key is not None:
+            self._scales_cache = (key, scales)
+        return scales
+
+    def _concave_profile(self, u):
+        alpha, beta = self._concave_scales()
+        return alpha * self.concave_activation(beta * (u + self.concave_bias))
+
+    def profile(self, u: torch.Tensor) -> torch.Tensor:
+        """g(u) = g^+(u) - g^-(u) for filter responses u (..., m, H, W)."""
+        return super().profile(u) - self._concave_profile(u)
+
+    def rho_bound(self) -> torch.Tensor:
+        """rho = ||diag(d^-)^(1/2) W P||^2 (<= ``rho_max``): Hess R >= -rho I."""
+        alpha, beta = self._concave_scales()
+        d = (alpha * beta * self.concave_activation.sup_abs_derivative()).flatten()
+        return self._scaled_norm_squared(d)
+
+    def lipschitz_bound(self) -> torch.Tensor:
+        """max(||diag(d^+)^(1/2) W P||^2, rho) >= ||Hess R(x)|| for every x."""
+        return torch.maximum(super().lipschitz_bound(), self.rho_bound())
+
+    def _ridge_cost(self, u):
+        alpha, beta = self._concave_scales()
+        act, c = self.concave_activation, self.concave_bias
+        concave = alpha / beta * (act.antiderivative(beta * (u + c)) - act.antiderivative(beta * c))
+        return super()._ridge_cost(u) - concave.flatten(1).sum(1)
+
+    def _fused_ridge(self, u):
+        convex_cost, g = super()._fused_ridge(u)
+        alpha, beta = self._concave_scales()
+        concave_cost, g_minus = _fused_tanh_mixture(u, alpha, beta, self.concave_bias, self.concave_activation)
+        return convex_cost - concave_cost, g.sub_(g_minus)
+
+    def deepen(self, depth: int, coupling: float = 1e-3):
+        """Not available: the weakly convex prior's profiles have one layer (raises NotImplementedError)."""
+        raise NotImplementedError("WeaklyConvexPrior has one-layer profiles")
+
+    @classmethod
+    def from_convex(cls, prior: GradNetPrior, **options) -> WeaklyConvexPrior:
+        """A weakly convex prior whose convex part is the one-layer ``prior`` (same filters, profile and
+        boundary) and whose concave part is wide (beta^- = 2.5) with rho = ``rho_max`` / 2: the starting point of
+        the shipped weakly convex prior.
+
+        Example:
+            >>> ridge = GradNetPrior(n_filters=4, kernel_size=3)
+            >>> wc = WeaklyConvexPrior.from_convex(ridge)
+            >>> x = torch.rand(1, 1, 8, 8)
+            >>> round(float(wc.rho_bound() / wc.rho_max), 4)
+            0.5
+        """
+        if not isinstance(prior, GradNetPrior) or prior.depth != 1 or prior.hidden_channels:
+            raise ValueError("from_convex needs a one-layer GradNetPrior without hidden_channels")
+        wc = cls(prior.channels, prior.n_filters, prior.kernel_size, prior.activation, zero_mean=prior.zero_mean,
+                 frequency_grid=prior.frequency_grid, boundary=prior.boundary, **options).to(prior.weight)
+        wc.load_state_dict(prior.state_dict(), strict=False)  # every key but the concave part's
+        with torch.no_grad():  # the concave part's amplitude: half the allowed rho
+            raw = float(wc._scaled_norm_squared(wc._concave_raw_slope()))
+            wc.concave_log_alpha += math.log(0.5 * wc.rho_max / raw)
+        return wc
+
+    def extra_repr(self):
+        return super().extra_repr() + f", rho_max={self.rho_max:g}"
 
 
 def finite_differences(x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from gradflow.cli import main
-from gradflow.inverse import GradNetPrior, GradStepPrior, psnr
+from gradflow.inverse import GradNetPrior, GradStepPrior, WeaklyConvexPrior, psnr
 from gradflow.inverse._data import load_image, write_image
 from gradflow.inverse._pretrained import DEFAULT_PRETRAINED, PRETRAINED, list_pretrained, load_pretrained
 from gradflow.inverse._tasks import make_task, restore
@@ -26,6 +26,21 @@ def test_restore_simulated_denoising_improves_psnr(image_file, tmp_path, capsys)
     assert metrics["psnr"] > metrics["psnr_degraded"] + 2
     assert {"restored.png", "degraded.png", "truth.png"} <= {p.name for p in out.iterdir()}
     assert "PSNR" in capsys.readouterr().out
+
+
+def test_restore_tiles_on_request_and_reports_convexity(image_file, tmp_path, capsys):
+    out = tmp_path / "tiled"
+    assert main(["restore", str(image_file), "--task", "denoise", "--prior", "wcrr-s25", "--simulate", "--tile", "16",
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tiles"] == 4 and metrics["certified_convex"] is True  # lam rho < 1 for denoising
+    assert "4 tiles" in capsys.readouterr().out
+    assert main(["restore", str(image_file), "--task", "denoise", "--tile", "none", "--out", str(tmp_path / "one"),
+                 "--max-iter", "5"]) == 0
+    assert json.loads((tmp_path / "one" / "metrics.json").read_text())["tiles"] == 1
+    with pytest.raises(SystemExit):  # argparse: one line, status 2
+        main(["restore", str(image_file), "--task", "denoise", "--tile", "0"])
+    assert "--tile: expected an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_restore_super_resolution_of_a_real_image_doubles_its_size(image_file, tmp_path):
@@ -60,7 +75,8 @@ def test_missing_weights_name_the_command(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(PRETRAINED))
 def test_shipped_priors_load_and_denoise_a_heldout_image(name):
-    cls = GradStepPrior if PRETRAINED[name]["cls"] == "GradStepPrior" else GradNetPrior
+    cls = {"GradStepPrior": GradStepPrior, "WeaklyConvexPrior": WeaklyConvexPrior}.get(PRETRAINED[name]["cls"],
+                                                                                      GradNetPrior)
     prior = cls.pretrained(name)
     assert prior.is_convex == (cls is GradNetPrior) and prior.sigma == pytest.approx(PRETRAINED[name]["sigma"])
     other = GradNetPrior if cls is GradStepPrior else GradStepPrior

@@ -35,12 +35,13 @@ def _restore(args) -> int:
         mask = (read_image(args.mask, max_pixels=args.max_pixels)[0, 0] > 0.5).float() if args.mask else None
         task = make_task(args.task, shape, sigma=sigma, seed=args.seed, mask=mask, factor=args.factor)
         y = image
-    result = restore(y, task, prior, lam=args.lam, max_iter=args.max_iter)
+    result = restore(y, task, prior, lam=args.lam, max_iter=args.max_iter, tile=args.tile)
     write_image(out / "restored.png", result.x.clamp(0, 1))
     if not y.is_complex():
         write_image(out / "degraded.png", degraded_view(y, task))
     metrics = {"task": args.task, "prior": args.prior, "method": result.method, "lam": result.lam,
-               "iterations": result.n_iter, "converged": result.converged}
+               "iterations": result.n_iter, "converged": result.converged, "certified_convex": result.convex,
+               "tiles": result.tiles}
     if truth is not None:
         write_image(out / "truth.png", truth)
         metrics["psnr_degraded"] = float(psnr(degraded_view(y, task), truth))
@@ -48,8 +49,10 @@ def _restore(args) -> int:
         metrics["ssim"] = float(ssim(result.x.clamp(0, 1), truth))
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     summary = f", PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}" if truth is not None else ""
+    convexity = "" if result.convex else ", objective NOT certified convex (weakly convex prior)"
+    tiles = f", {result.tiles} tiles" if result.tiles > 1 else ""
     print(f"{args.task} with {args.prior} ({result.method}, lam={result.lam:.3g}, {result.n_iter} iterations"
-          f"{', converged' if result.converged else ', NOT converged'}){summary}; written to {out}")
+          f"{', converged' if result.converged else ', NOT converged'}{convexity}{tiles}){summary}; written to {out}")
     return 0
 
 
@@ -61,6 +64,15 @@ def _train_prior(args) -> int:
     print(f"{args.name}: {result.steps} steps ({result.stop_reason}), final loss "
           f"{result.history[-1]['loss']:.3g}; weights in {path}")
     return 0
+
+
+def _tile(text: str):
+    """argparse type of --tile: "auto", "none" (None) or a side >= 1."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    from .. import positive_int
+
+    return positive_int(text)
 
 
 def register(commands, common_options) -> None:
@@ -87,6 +99,9 @@ def register(commands, common_options) -> None:
     restore.add_argument("--mask", default=None, help="inpaint: image of the observed pixels (white = observed)")
     restore.add_argument("--factor", type=positive_int, default=2, help="sr: upsampling factor (default 2)")
     restore.add_argument("--max-iter", type=positive_int, default=600)
+    restore.add_argument("--tile", type=_tile, default="auto",
+                         help="solve in overlapping tiles of this side (bounded memory): auto (default: tiles of 512 "
+                         "above 1024 x 1024 pixels), none, or a side in pixels")
     restore.set_defaults(run=_restore)
 
     train = commands.add_parser("train-prior", help="train a shipped prior from its recipe (reproduces the file)")
