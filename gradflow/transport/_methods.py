@@ -114,7 +114,7 @@ class SemiDual(TransportMethod):
 
     Example:
         >>> SemiDual(conjugate=NewtonCG(max_iter=10))
-        SemiDual(conjugate=NewtonCG(max_iter=10, cg_iters=8))
+        SemiDual(conjugate=NewtonCG(max_iter=10, tol=None, cg_iters=8, cg_rtol=0.0))
     """
 
     name = "dual"
@@ -146,10 +146,11 @@ class SemiDual(TransportMethod):
     def _solve(self, module, y, held_out: bool):
         conjugate = self.conjugate
         max_iter = max(conjugate.max_iter, _HELD_OUT_ITERS) if held_out else None
+        tol = conjugate.strict_tol(y) if held_out else None
         if not conjugate.amortized:
-            return module, None, conjugate.solve(module, y, max_iter=max_iter)
+            return module, None, conjugate.solve(module, y, max_iter=max_iter, tol=tol)
         x_pred = module.conjugate(y)
-        return module.psi, x_pred, conjugate.solve(module.psi, y, x_pred.detach(), max_iter=max_iter)
+        return module.psi, x_pred, conjugate.solve(module.psi, y, x_pred.detach(), max_iter=max_iter, tol=tol)
 
     def terms(self, module, batch):
         """psi(x_i), (N,); <x*_j, y_j> - psi(x*_j), (M,); and for an amortised conjugate its loss (a scalar)."""

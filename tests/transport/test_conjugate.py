@@ -176,6 +176,12 @@ _X = torch.randn(50, 2)
         (lambda: DenseNewton(max_iter=0), "max_iter"),
         (lambda: NewtonCG(cg_iters=0), "cg_iters"),
         (lambda: NewtonCG(max_iter=2.5), "max_iter"),
+        (lambda: NewtonCG(cg_rtol=1.0), "cg_rtol must be a finite number >= 0 and < 1"),
+        (lambda: Amortized(cg_rtol=-0.1), "cg_rtol"),
+        (lambda: Amortized(cg_rtol=float("nan")), "cg_rtol"),
+        (lambda: NewtonCG(tol=0.0), "tol must be a finite number > 0"),
+        (lambda: Amortized(tol="1e-3"), "tol"),
+        (lambda: DenseNewton(tol=float("inf")), "tol"),
     ],
 )
 def test_bad_conjugate_settings_raise(make, match):
@@ -281,3 +287,79 @@ def test_otmap_evaluations_are_plain_tensors_unless_x_requires_grad(monkeypatch)
     assert T(xg).grad_fn is not None
     with pytest.raises(ValueError, match="x"):
         T.potential(x[..., :2])
+
+
+def test_pcg_forcing_term_stops_each_row_at_its_relative_residual():
+    from gradflow.transport._conjugate import _pcg
+
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(16, 12, 12, generator=g, dtype=torch.float64)
+    J = B @ B.mT / 12 + 0.5 * torch.eye(12, dtype=torch.float64)  # SPD systems, one per row
+    b = torch.randn(16, 12, generator=g, dtype=torch.float64)
+    calls = []
+
+    def hvp(v):
+        calls.append(1)
+        return (J @ v.unsqueeze(-1)).squeeze(-1)
+
+    p = _pcg(hvp, b, None, iters=100, rtol=0.1)
+    residual = (b - hvp(p)).norm(dim=-1) / b.norm(dim=-1)
+    assert float(residual.max()) <= 0.1
+    assert len(calls) - 1 < 12  # stopped before CG's exact termination after d = 12 iterations
+    calls.clear()
+    exact = _pcg(hvp, b, None, iters=40)  # rtol=0: every iteration runs
+    assert len(calls) == 40
+    torch.testing.assert_close(hvp(exact), b, rtol=0, atol=1e-6)
+
+
+def test_newton_cg_with_a_forcing_term_reaches_the_same_solution_with_fewer_passes(monkeypatch):
+    import gradflow.transport._conjugate as conjugate_module
+
+    psi = _curved_potential(24)
+    y = 2 * torch.randn(64, 24, dtype=torch.float64)
+    passes, count, pcg = {}, [], conjugate_module._pcg
+
+    def counting_pcg(hvp, *args):
+        def counted(v):
+            count.append(1)
+            return hvp(v)
+
+        return pcg(counted, *args)
+
+    monkeypatch.setattr(conjugate_module, "_pcg", counting_pcg)
+    for rtol in (0.0, 0.1):
+        count.clear()
+        hook = psi.register_forward_hook(lambda module, args, out: count.append(1))
+        try:  # forward passes plus Jacobian-vector products (backward passes) in CG
+            x, residual = newton_cg(psi, y, tol=1e-9, max_iter=40, cg_iters=24, cg_rtol=rtol)
+        finally:
+            hook.remove()
+        assert float(residual.max()) <= 1e-9
+        with torch.no_grad():
+            torch.testing.assert_close(x, psi.inverse(y, tol=1e-12), rtol=0, atol=1e-7)
+        passes[rtol] = len(count)
+    assert passes[0.1] < passes[0.0], passes
+
+
+@pytest.mark.parametrize("make", [lambda tol: NewtonCG(tol=tol, cg_rtol=0.1),
+                                  lambda tol: Amortized(tol=tol, fine_tune="newton_cg", cg_rtol=0.1),
+                                  lambda tol: Amortized(tol=tol, fine_tune="newton")])
+def test_conjugate_tolerance_bounds_the_training_solve_and_the_held_out_solve_stays_strict(make):
+    from gradflow.transport._conjugate import _scaled_residual
+
+    psi = _curved_potential(6)
+    y = 2 * torch.randn(128, 6, dtype=torch.float64)
+    start = torch.zeros_like(y)
+    conjugate = make(1e-2)
+    loose = conjugate.solve(psi, y, start, max_iter=30)
+    strict = conjugate.solve(psi, y, start, max_iter=30, tol=conjugate.strict_tol(y))
+    with torch.no_grad():
+        loose_res, strict_res = (_scaled_residual(psi(x) - y, y) for x in (loose, strict))
+    assert float(loose_res.max()) <= 1e-2 and float(strict_res.max()) <= 1e-6
+    assert float(loose_res.max()) > 1e-6  # the loose solve did stop early
+    # the semi-dual's held-out objective solves to the strict tolerance whatever the training tolerance
+    method = SemiDual(make(1e-2))
+    module = method.setup(psi, None) if method.conjugate.amortized else psi
+    _, x_star = method._solve(module, y, held_out=True)[1:]
+    with torch.no_grad():
+        assert float(_scaled_residual(psi(x_star) - y, y).max()) <= 1e-6
