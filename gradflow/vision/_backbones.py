@@ -9,7 +9,7 @@ from torch import nn
 
 from .._validation import check_choice, check_finite, check_positive_int
 from ._gradnet import ConvGradNet, GradNetResidual
-from ._resample import bicubic_upsample
+from ._resample import _upsample
 from ._residual import RESIDUAL_MODES, ConvBranch, GradResidual, _GatedSkip
 
 __all__ = ["EDSR", "RESIDUALS", "SR_SCALES", "PixelShuffleUpsampler", "ResNet", "UNet", "residual_block"]
@@ -140,7 +140,7 @@ class EDSR(_Backbone):
         features = self.head(x)
         out = self.tail(self.upsampler(self.body(features) + features))
         if self.bicubic_skip:
-            out = out + bicubic_upsample(x, self.scale)
+            out = out + _upsample(x, self.scale)
         return out
 
 

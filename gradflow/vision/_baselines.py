@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .._validation import check_number, check_positive_int
+from .._validation import check_finite, check_number, check_positive_int
 from ._metrics import accuracy, mean_iou
 
 __all__ = ["linear_classifier_baseline", "threshold_segmenter_baseline"]
@@ -20,6 +20,7 @@ def _check_pair(data, name: str, per_pixel: bool):
     if images.ndim != 4 or not images.is_floating_point() or len(images) == 0:
         raise ValueError(f"{name} images must be a non-empty floating-point tensor (N, C, H, W), got shape "
                          f"{tuple(images.shape)}, dtype {images.dtype}")
+    check_finite(images, f"{name} images")
     shape = (images.shape[0], *images.shape[2:]) if per_pixel else (images.shape[0],)
     if labels.is_floating_point() or labels.dtype == torch.bool or tuple(labels.shape) != tuple(shape):
         raise ValueError(f"{name} labels must be an integer tensor of shape {tuple(shape)}, got shape "

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .._validation import check_positive_int
+from .._validation import check_finite, check_positive_int
 
 __all__ = ["bicubic_upsample"]
 
@@ -92,7 +92,12 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4 or x.numel() == 0:
         kind = f"dtype {x.dtype}, shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a non-empty floating-point tensor of shape (B, C, H, W), got {kind}")
-    scale = check_positive_int(scale, "scale")
+    check_finite(x, "x")
+    return _upsample(x, check_positive_int(scale, "scale"))
+
+
+def _upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """:func:`bicubic_upsample` without the input checks (the backbones' forward pass)."""
     height, width = x.shape[-2:]
     out = _resample_last(x, scale * width)
     return _resample_last(out.transpose(-1, -2), scale * height).transpose(-1, -2)

@@ -90,6 +90,8 @@ def auto_gate_lr(model: nn.Module, lr: float) -> float:
         >>> auto_gate_lr(model, 1e-4) > 10 * 1e-4
         True
     """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     lr = check_number(lr, "lr", minimum=0.0, strict=True)
     gated = [m for m in model.modules() if isinstance(m, _GatedSkip) and isinstance(m.alpha, nn.Parameter)]
     weights = [p for m in gated for name, p in m.named_parameters()

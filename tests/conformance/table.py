@@ -240,6 +240,10 @@ def _vision_entries() -> dict:
     logits = _randn(4, 3)
     seg_logits = _randn(4, 3, 8, 8)
     image_pair = {"x": IMG, "reference": IMG2}
+    nan_images = images.clone()
+    nan_images[0, 0, 0, 0] = NAN
+    pairs_bad = [("str", "x"), ("None", None), ("one-tensor", images), ("nan-images", (nan_images, labels)),
+                 ("labels-of-another-length", (images, labels[:2]))]
     metric_kinds = {"x": "tensor", "reference": "tensor", "data_range": "positive", "crop": "count0",
                     "channel": "name"}
     backbone_kinds = {"in_channels": "count", "residual": "name", "normalize": "name"}
@@ -310,6 +314,21 @@ def _vision_entries() -> dict:
                                                  {"g": "tensor", "normalize": "name", "eps": "positive"},
                                                  valid=_none_ok("normalize")),
         "gradflow.vision.psnr": Entry(V.psnr, image_pair, metric_kinds),
+        "gradflow.vision.auto_gate_lr": Entry(V.auto_gate_lr, {"model": block, "lr": 1e-3},
+                                              {"model": "module", "lr": "positive"}),
+        "gradflow.vision.gate_parameters": Entry(V.gate_parameters, {"model": block}, {"model": "module"}),
+        "gradflow.vision.bicubic_upsample": Entry(V.bicubic_upsample, {"x": x4, "scale": 2},
+                                                  {"x": "tensor", "scale": "count"}),
+        "gradflow.vision.warmup_cosine": Entry(V.warmup_cosine, {"total_steps": 10, "warmup_steps": 2},
+                                               {"total_steps": "count", "warmup_steps": "count"},
+                                               valid=(("warmup_steps", "zero"),)),
+        "gradflow.vision.linear_classifier_baseline": Entry(
+            V.linear_classifier_baseline, {"train": (images, labels), "test": (images, labels)},
+            {"max_iter": "count"}, bad={"train": pairs_bad, "test": pairs_bad}),
+        "gradflow.vision.threshold_segmenter_baseline": Entry(
+            V.threshold_segmenter_baseline,
+            {"train": (images, pixel_labels), "test": (images, pixel_labels), "num_classes": 3},
+            {"num_classes": "count"}, bad={"train": pairs_bad, "test": pairs_bad, "threshold": NUMBER}),
         "gradflow.vision.ssim": Entry(V.ssim, image_pair, {**metric_kinds, "window": "count", "sigma": "positive"},
                                       valid=_none_ok("sigma")),
         "gradflow.vision.residual_block": Entry(
@@ -467,16 +486,24 @@ def _transport_entries(tmp: str) -> dict:
     affine = T.AffineMap(eye, zero, zero + 1)
     ot = T.fit_ot_map(x, y, steps=1, progress=False, method="plan")
     ot.save(f"{tmp}/map.pt")
+    # the training solves' tolerance (None: the dtype's strict one) and CG's forcing term in [0, 1)
+    solve_kinds = {"tol": "positive", "cg_rtol": "fraction"}
+    rtol_bad = {"cg_rtol": [("one", 1.0)]}
+    solve_valid = (*_none_ok("tol"), ("cg_rtol", "zero"))
     table = {
         "gradflow.transport.AffineMap": Entry(T.AffineMap, {"matrix": eye, "mean_in": zero, "mean_out": zero},
                                               {"matrix": "tensor", "mean_in": "tensor", "mean_out": "tensor"}),
         "gradflow.transport.Amortized": Entry(T.Amortized, {}, {"max_iter": "count", "loss": "name",
-                                                                "fine_tune": "name", "cg_iters": "count"}),
+                                                                "fine_tune": "name", "cg_iters": "count",
+                                                                **solve_kinds},
+                                              bad=rtol_bad, valid=solve_valid),
         "gradflow.transport.BrenierNet": Entry(T.BrenierNet, {"dim": 2}, {"dim": "count", "gate": "nonneg",
                                                                           "strong_convexity": "nonneg"},
                                                bad={"net": [("str", "x")]}),
-        "gradflow.transport.DenseNewton": Entry(T.DenseNewton, {}, {"max_iter": "count"}),
-        "gradflow.transport.NewtonCG": Entry(T.NewtonCG, {}, {"max_iter": "count", "cg_iters": "count"}),
+        "gradflow.transport.DenseNewton": Entry(T.DenseNewton, {}, {"max_iter": "count", "tol": "positive"},
+                                                valid=_none_ok("tol")),
+        "gradflow.transport.NewtonCG": Entry(T.NewtonCG, {}, {"max_iter": "count", "cg_iters": "count", **solve_kinds},
+                                             bad=rtol_bad, valid=solve_valid),
         "gradflow.transport.MongeAmpere": Entry(T.MongeAmpere, {}),
         "gradflow.transport.PlanRegression": Entry(T.PlanRegression, {}, {"plan": "name", "reg": "positive"}),
         "gradflow.transport.SemiDual": Entry(T.SemiDual, {}, {"conjugate": "name"}),
@@ -544,6 +571,13 @@ def _inverse_entries(tmp: str) -> dict:
             I.GradNetPrior, {"n_filters": 4, "kernel_size": 3},
             {"channels": "count", "n_filters": "count", "kernel_size": "count", "depth": "count",
              "activation": "name", "boundary": "name"}),
+        "gradflow.inverse.WeaklyConvexPrior": Entry(
+            I.WeaklyConvexPrior, {"n_filters": 4, "kernel_size": 3},
+            {"channels": "count", "n_filters": "count", "kernel_size": "count", "activation": "name",
+             "boundary": "name", "rho_max": "positive", "frequency_grid": "count"}),
+        "gradflow.inverse.certified_convex": Entry(
+            I.certified_convex, {"operator": denoising, "prior": prior, "lam": 0.5},
+            {**operator_kinds, "lam": "nonneg"}),
         "gradflow.inverse.GradStepPrior": Entry(
             I.GradStepPrior, {"n_filters": 4, "kernel_size": 3},
             {"channels": "count", "n_filters": "count", "kernel_size": "count", "depth": "count",
