@@ -19,7 +19,14 @@ function and sizes are unknown. Recipe used here (a guess, stated so it can be c
 Reported per frequency and model: median and mean +- std of the test MSE over seeds, and the number of
 seeds reaching test MSE < 0.01 ("solved").
 
+``--gate-lr`` sets how the gate logits a train: ``lr`` (the default, as when results/vision_sinusoid.md was
+measured: one Adam group with the weights, so a moves by about lr per step), ``auto`` (their own Adam group at
+lr / RMS(branch weights), gradflow.vision.auto_gate_lr, the vision library's default since issue 18) or a
+number. The table then also gives the mean s(a) over blocks at the end of training (median over seeds).
+
     python benchmarks/bench_vision_sinusoid.py            # 5 frequencies x 12 models x 10 seeds
+    python benchmarks/bench_vision_sinusoid.py --steps 500 --gate-lr auto --tag gates \
+        --only identity 'none (plain MLP)' 'convex a0=0' gradmag 'gradnet residual'
     python benchmarks/bench_vision_sinusoid.py --smoke    # seconds, for CI
 """
 
@@ -35,7 +42,7 @@ from torch import nn
 
 from gradflow.potentials import GradNetC
 from gradflow.train import fit
-from gradflow.vision import GradNetResidual, GradResidual
+from gradflow.vision import GradNetResidual, GradResidual, auto_gate_lr, gate_parameters
 
 WIDTH, DEPTH = 64, 4
 SOLVED = 0.01
@@ -135,12 +142,35 @@ def configure(parser):
     parser.add_argument("--siren-lr", type=float, default=1e-4, help="SIREN's own learning rate (its paper's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="subset of model names")
+    parser.add_argument("--gate-lr", default="lr",
+                        help="'lr': gates in the weights' Adam group (vision_sinusoid.md); 'auto': their own group at "
+                             "auto_gate_lr; or a number")
     parser.add_argument("--tag", default=None, help="write results/vision_sinusoid_<tag>.md instead")
 
 
 def _mse(model, batch):
     x, y = batch
     return (model(x) - y).square().mean()
+
+
+def _optimizer(model, lr, gate_lr):
+    """fit's ``optimizer``: Adam with the gate logits in their own group at ``gate_lr`` ('auto':
+    auto_gate_lr(model, lr); 'lr': one group, fit's default)."""
+    gates = {id(p) for p in gate_parameters(model)}
+    if gate_lr == "lr" or not gates:
+        return "adam"
+    rate = auto_gate_lr(model, lr) if gate_lr == "auto" else float(gate_lr)
+
+    def build(params):
+        return torch.optim.Adam([{"params": [p for p in params if id(p) not in gates]},
+                                 {"params": [p for p in params if id(p) in gates], "lr": rate}], lr=lr)
+
+    return build
+
+
+def _mean_gate(model):
+    gates = gate_parameters(model)
+    return statistics.fmean(float(torch.sigmoid(a.detach())) for a in gates) if gates else None
 
 
 def main():
@@ -158,26 +188,29 @@ def main():
         for name, build in models(freq).items():
             if args.only and name not in args.only:
                 continue
-            errors, train_errors = [], []
+            errors, train_errors, gates = [], [], []
             run_start = time.process_time()
             for seed in range(seeds):
                 torch.manual_seed(seed)
                 model = build()
                 lr = args.siren_lr if name == "SIREN" else args.lr
                 fit(model, _mse, (x_train, target(x_train)), steps=steps, lr=lr, seed=seed, device="cpu",
-                    progress=False)
+                    progress=False, optimizer=_optimizer(model, lr, args.gate_lr))
+                gates.append(_mean_gate(model))
                 with torch.no_grad():
                     errors.append(float((model(x_test) - target(x_test)).square().mean()))
                     train_errors.append(float((model(x_train) - target(x_train)).square().mean()))
             spread = statistics.stdev(errors) if len(errors) > 1 else 0.0
             rows.append([freq, name, statistics.median(errors), statistics.fmean(errors), spread,
                          statistics.median(train_errors), f"{sum(e < SOLVED for e in errors)}/{len(errors)}",
+                         "-" if gates[0] is None else f"{statistics.median(gates):.3f}",
                          (time.process_time() - run_start) / seeds])
-            print(f"f={freq:g} {name}: median test MSE {rows[-1][2]:.3g}, solved {rows[-1][6]}", flush=True)
+            print(f"f={freq:g} {name}: median test MSE {rows[-1][2]:.3g}, solved {rows[-1][6]}, s(a) {rows[-1][7]}",
+                  flush=True)
     notes = (
         f"Frequencies {freqs}, {seeds} seeds, {steps} full-batch Adam steps (lr {args.lr}), {args.n_train} training "
-        f"points, width {WIDTH}, {DEPTH} blocks, ReLU branches; test MSE on 2048 grid points (the target's variance "
-        f"is 0.5). 'solved' = test MSE < {SOLVED}. SIREN trains at lr {args.siren_lr}. Total "
+        f"points, width {WIDTH}, {DEPTH} blocks, ReLU branches; gates: {args.gate_lr}; test MSE on 2048 grid points "
+        f"(the target's variance is 0.5). 'solved' = test MSE < {SOLVED}. SIREN trains at lr {args.siren_lr}. Total "
         f"{time.process_time() - started:.0f} s CPU. The recipe is a guess "
         "(see the docstring); the paper's exact setup is not public."
     )
@@ -185,7 +218,7 @@ def main():
     write_results(name, "Synthetic high-frequency sinusoid regression",
                   [("Test MSE by frequency and model",
                     ["freq", "model", "median test MSE", "mean test MSE", "std", "median train MSE", "solved",
-                     "CPU s per run"], rows)], args, notes)
+                     "median s(a) end", "CPU s per run"], rows)], args, notes)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,16 @@ initialisations for the small and the large model) and the GradNet residual.
 ``--bicubic-skip`` adds bicubic upsampling of the input to the output (not EDSR): with the few hundred
 steps a CPU allows, plain EDSRs stay far below bicubic and the comparison says little.
 
-Results go to ``results/vision_sr_<models>.md`` (one file per model list).
+The defaults repeat the protocol of results/vision_sr_sedsr.md (before issue 18): ``--gate-lr lr`` (gates in the
+weights' Adam group) and a randomly initialised tail. ``--gate-lr auto`` gives the gates their own Adam group at
+lr / RMS(branch weights) (gradflow.vision.auto_gate_lr) and ``--zero-tail`` starts the tail at zero, so that
+with ``--bicubic-skip`` every model starts exactly at bicubic: the library's defaults since issue 18.
+
+Results go to ``results/vision_sr_<models>.md`` (one file per model list; ``--tag T``: ``vision_sr_T.md``).
 
     python benchmarks/bench_vision_sr.py --models sedsr --steps 600 --seeds 3 --bicubic-skip
+    python benchmarks/bench_vision_sr.py --models sedsr --steps 500 --seeds 2 --bicubic-skip --zero-tail \
+        --gate-lr auto --residuals identity 'convex a0=+3' gradnet --tag gates
     python benchmarks/bench_vision_sr.py --smoke
 """
 
@@ -51,16 +58,24 @@ def configure(parser):
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--n-patches", type=int, default=16384)
     parser.add_argument("--bicubic-skip", action="store_true")
+    parser.add_argument("--zero-tail", action="store_true", help="zero-initialised tail (the default since issue 18)")
+    parser.add_argument("--gate-lr", default="lr",
+                        help="'lr': gates in the weights' Adam group (vision_sr_sedsr.md); 'auto': their own group "
+                             "at auto_gate_lr; or a number")
+    parser.add_argument("--residuals", nargs="*", default=list(CONFIGS),
+                        help=f"subset of {', '.join(CONFIGS)} (identity is always run: the reference)")
+    parser.add_argument("--tag", default=None, help="write results/vision_sr_<tag>.md instead")
     parser.add_argument("--threads", type=int, default=1)
 
 
 def run(name, options, seed, steps, every, train_set, pairs, args, smoke):
     torch.manual_seed(seed)
     extra = {"n_blocks": 1, "channels": 8} if smoke else {}
-    # zero_tail=False and gate_lr=lr (below): the initialisation and the single Adam group these results were
-    # measured with; the library's defaults since issue 18 (zero tail, gates at their own rate) are measured by
-    # bench_vision_defaults.py
-    model = create_backbone(name, scale=SCALE, bicubic_skip=args.bicubic_skip, zero_tail=False, **options, **extra)
+    # the defaults zero_tail=False and gate_lr=lr: the initialisation and the single Adam group of
+    # results/vision_sr_sedsr.md; --zero-tail --gate-lr auto: the library's defaults since issue 18
+    model = create_backbone(name, scale=SCALE, bicubic_skip=args.bicubic_skip, zero_tail=args.zero_tail, **options,
+                            **extra)
+    gate_lr = None if args.gate_lr == "auto" else args.lr if args.gate_lr == "lr" else float(args.gate_lr)
     evaluations = []
     kept = max(1, (steps // every) // 4)  # the last quarter of the evaluations (at least one)
     window_start = (steps // every - kept) * every
@@ -70,7 +85,7 @@ def run(name, options, seed, steps, every, train_set, pairs, args, smoke):
             scores = evaluate_sr(info["model"], pairs, SCALE)
             evaluations.append((info["step"], scores["psnr"], scores["ssim"]))
 
-    result = train_sr(model, train_set, steps=steps, batch_size=args.batch_size, lr=args.lr, gate_lr=args.lr, seed=seed,
+    result = train_sr(model, train_set, steps=steps, batch_size=args.batch_size, lr=args.lr, gate_lr=gate_lr, seed=seed,
                       device="cpu", progress=False, callbacks=[evaluate])
     last = evaluations[-kept:]
     gates = result.model.gates()
@@ -99,6 +114,8 @@ def main():
     for name in models:
         results = {}
         for label, options in CONFIGS.items():
+            if label != "identity" and label not in args.residuals:
+                continue
             results[label] = [run(name, options, seed, steps, every, train_set, pairs, args, args.smoke)
                               for seed in range(seeds)]
             print(f"{name} {label}: " + ", ".join(f"{r[0]:.3f} dB" for r in results[label]), flush=True)
@@ -112,12 +129,14 @@ def main():
         f"x{SCALE}, {steps} steps, batch {args.batch_size}, lr {args.lr}, {args.patch_size} x {args.patch_size} LR "
         f"patches ({args.n_patches} drawn once), evaluations every {every} steps (those of the final 25% run) "
         f"on {len(pairs)} held-out pictures ({', '.join(D.SR_IMAGES['test'])}), "
-        f"final-25% averages; bicubic_skip={args.bicubic_skip}; {time.perf_counter() - started:.0f} s wall, "
+        f"final-25% averages; bicubic_skip={args.bicubic_skip}, zero_tail={args.zero_tail}, gates: "
+        f"{args.gate_lr}; {time.perf_counter() - started:.0f} s wall, "
         f"{time.process_time() - cpu_started:.0f} s CPU in total. "
         "'gain' is PSNR minus the identity residual's of the same seed (mean +- std over seeds). 'mean gate' is "
         "the final s(a) averaged over blocks and seeds."
     )
-    write_results("vision_sr_" + "_".join(models), "x2 super-resolution: gradient residual vs identity residual",
+    write_results("vision_sr_" + (args.tag or "_".join(models)),
+                  "x2 super-resolution: gradient residual vs identity residual",
                   [("PSNR-Y / SSIM-Y (final-25% average, mean +- std over seeds)",
                     ["model", "residual", "PSNR-Y (dB)", "SSIM-Y", "PSNR gain vs identity", "mean gate", "seeds"],
                     rows)], args, notes)
