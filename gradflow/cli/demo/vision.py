@@ -48,8 +48,8 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
         "that the untrained network is exactly bicubic; the benchmarks in benchmarks/bench_vision_*.py hold the "
         "longer comparisons. The gates a train in their own Adam group (learning rate lr / RMS of the branch "
         "weights), so s(a) can move within the run. gradflow's model is the gradient residual, the baselines "
-        "the identity residual and bicubic upsampling (higher PSNR is better); a model below bicubic PSNR, or "
-        "whose training loss did not decrease, failed."
+        "the identity residual and bicubic upsampling (higher PSNR is better); a model whose PSNR is not above "
+        "bicubic's (its starting point) failed."
     )
     train_set = D.SRPatchDataset([D.load_image(name) for name in train_names], scale, 24, n_patches, seed=seed)
     test_images = [D.load_image(name) for name in test_names]
@@ -81,14 +81,10 @@ def vision_section(report: Report, *, quick: bool = False, device: str = "auto",
             gate_curve = [(0, sum(initial_gates) / len(initial_gates))]
             gate_curve += [(h["step"], sum(h["gates"]) / len(h["gates"])) for h in result.history if "gates" in h]
     ours = psnrs[_OURS]
-    losses = [loss for _, loss in curves[_OURS]]
-    k = max(1, len(losses) // 5)  # first and last fifths of the noisy per-batch losses
-    if ours < floor["psnr"]:
-        failure = f"PSNR-Y {ours:.2f} dB is below bicubic's {floor['psnr']:.2f} dB, the network's starting point"
-    elif not sum(losses[-k:]) < sum(losses[:k]):
-        failure = "the training loss did not decrease (mean of the last fifth of steps vs the first)"
-    else:
-        failure = None
+    # the untrained network is exactly bicubic, so a score not above bicubic's means training did not help
+    # (the per-batch training loss starts near its final level and is too noisy to judge)
+    failure = None if ours > floor["psnr"] else (
+        f"PSNR-Y {ours:.2f} dB is not above bicubic's {floor['psnr']:.2f} dB, the untrained network's score")
     report.compare("vision", "x2 super-resolution", "PSNR-Y (dB)", "gradient residual", ours,
                    "identity residual", psnrs[_BASELINE], lower_is_better=False, margin="db", failure=failure)
     report.compare("vision", "x2 super-resolution against bicubic", "PSNR-Y (dB)", "gradient residual", ours,
